@@ -1,0 +1,626 @@
+//! RFC 4514 distinguished names as Active Directory uses them.
+//!
+//! A [`Dn`] is parsed once and then kept in two forms: a canonical text (the
+//! names as written, values re-escaped the one RFC 4514 way) for display, and
+//! a normalized text (types and values lowercased, escapes decoded and
+//! re-escaped, the AVAs of a multi-valued RDN sorted) for equality, hashing
+//! and subtree tests. `is_under` is then a suffix comparison that must end on
+//! an RDN boundary, so `OU=Sales2` is never under `OU=Sales` and an escaped
+//! comma is never a separator. Both forms sit behind one `Arc`, so a clone is
+//! a reference-count increment.
+//!
+//! Leniency: spaces around `,`, `+` and `=` (RFC 1779 style, as admins type
+//! them in configurations) are skipped; unescaped trailing spaces of a value
+//! are dropped. Everything else RFC 4514 forbids is an error with the byte
+//! position.
+
+use std::cmp::Ordering;
+use std::fmt::{self, Write as _};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Why a DN did not parse: the byte position and what was expected there.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("dn at byte {position}: {message}")]
+pub struct DnError {
+    /// Byte offset in the input where the problem was found.
+    pub position: usize,
+    /// What was expected or wrong.
+    pub message: &'static str,
+}
+
+/// The longest DN accepted, in bytes (Active Directory's own limit on a DN is
+/// far below this); a guard against hostile input.
+pub const MAX_DN_LEN: usize = 64 * 1024;
+
+/// A parsed distinguished name.
+///
+/// ```
+/// use idsync::dn::Dn;
+/// let bob = Dn::parse("CN=Bob\\, Jr.,OU=Sales,DC=corp,DC=example,DC=com")?;
+/// let sales = Dn::parse("ou=SALES, dc=corp, dc=example, dc=com")?;
+/// assert!(bob.is_under(&sales));
+/// assert!(!bob.is_under(&Dn::parse("OU=Sale,DC=corp,DC=example,DC=com")?));
+/// assert_eq!(bob.parent().as_ref(), Some(&sales));
+/// assert_eq!(bob.to_string(), "CN=Bob\\, Jr.,OU=Sales,DC=corp,DC=example,DC=com");
+/// # Ok::<(), idsync::dn::DnError>(())
+/// ```
+#[derive(Clone)]
+pub struct Dn(Arc<DnInner>);
+
+struct DnInner {
+    text: Box<str>,
+    norm: Box<str>,
+    /// Start offsets of each RDN in `text` and in `norm`.
+    starts: Box<[(u32, u32)]>,
+}
+
+/// One attribute type and value of an RDN, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ava {
+    /// The attribute type as written (`CN`, `ou`, `1.3.6.1.4.1.1466.0`).
+    pub attr_type: String,
+    /// The decoded value. For a `#`-hex value this is the `#` form itself.
+    pub value: String,
+    /// Whether the value was written as `#` followed by hex (BER).
+    pub hex: bool,
+}
+
+impl Dn {
+    /// Parses a DN. The empty string is the empty (root) DN.
+    pub fn parse(input: &str) -> Result<Dn, DnError> {
+        if input.len() > MAX_DN_LEN {
+            return Err(DnError {
+                position: MAX_DN_LEN,
+                message: "dn longer than 65536 bytes",
+            });
+        }
+        let rdns = parse_rdns(input)?;
+        Ok(Dn::from_rdns(&rdns))
+    }
+
+    /// The empty DN (the root); every DN is under it.
+    pub fn root() -> Dn {
+        Dn(Arc::new(DnInner {
+            text: "".into(),
+            norm: "".into(),
+            starts: Box::new([]),
+        }))
+    }
+
+    fn from_rdns(rdns: &[Vec<Ava>]) -> Dn {
+        let mut text = String::new();
+        let mut norm = String::new();
+        let mut starts = Vec::with_capacity(rdns.len());
+        let mut keys: Vec<String> = Vec::new();
+        for (i, rdn) in rdns.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+                norm.push(',');
+            }
+            starts.push((text.len() as u32, norm.len() as u32));
+            keys.clear();
+            for (j, ava) in rdn.iter().enumerate() {
+                if j > 0 {
+                    text.push('+');
+                }
+                text.push_str(&ava.attr_type);
+                text.push('=');
+                write_value(&mut text, &ava.value, ava.hex);
+                let mut key = ava.attr_type.to_ascii_lowercase();
+                key.push('=');
+                if ava.hex {
+                    key.push_str(&ava.value.to_ascii_lowercase());
+                } else {
+                    write_value(&mut key, &ava.value.to_lowercase(), false);
+                }
+                keys.push(key);
+            }
+            keys.sort_unstable();
+            for (j, k) in keys.iter().enumerate() {
+                if j > 0 {
+                    norm.push('+');
+                }
+                norm.push_str(k);
+            }
+        }
+        Dn(Arc::new(DnInner {
+            text: text.into(),
+            norm: norm.into(),
+            starts: starts.into(),
+        }))
+    }
+
+    /// The canonical text: names as written, values escaped the RFC 4514 way.
+    pub fn as_str(&self) -> &str {
+        &self.0.text
+    }
+
+    /// The normalized text used for equality, hashing and `is_under`.
+    pub fn normalized(&self) -> &str {
+        &self.0.norm
+    }
+
+    /// How many RDNs the DN has.
+    pub fn len(&self) -> usize {
+        self.0.starts.len()
+    }
+
+    /// Whether this is the empty (root) DN.
+    pub fn is_empty(&self) -> bool {
+        self.0.starts.is_empty()
+    }
+
+    /// The first RDN in canonical text (`CN=Bob\, Jr.`), or `None` for the root.
+    pub fn rdn(&self) -> Option<&str> {
+        self.rdn_text(0)
+    }
+
+    fn rdn_text(&self, i: usize) -> Option<&str> {
+        let (start, _) = *self.0.starts.get(i)?;
+        let end = match self.0.starts.get(i + 1) {
+            Some(&(next, _)) => next as usize - 1,
+            None => self.0.text.len(),
+        };
+        self.0.text.get(start as usize..end)
+    }
+
+    /// The RDNs in canonical text, leaf first.
+    pub fn rdns(&self) -> impl Iterator<Item = &str> + '_ {
+        (0..self.len()).filter_map(move |i| self.rdn_text(i))
+    }
+
+    /// The decoded attribute types and values of the `i`-th RDN (0 = leaf).
+    pub fn rdn_avas(&self, i: usize) -> Option<Vec<Ava>> {
+        let text = self.rdn_text(i)?;
+        // The canonical text always re-parses; an error cannot occur here.
+        parse_rdns(text).ok()?.into_iter().next()
+    }
+
+    /// The parent DN (`None` for the root; the parent of a one-RDN DN is the root).
+    pub fn parent(&self) -> Option<Dn> {
+        self.suffix(1)
+    }
+
+    /// The DN without its first `skip` RDNs.
+    fn suffix(&self, skip: usize) -> Option<Dn> {
+        if skip > self.len() {
+            return None;
+        }
+        if skip == self.len() {
+            return Some(Dn::root());
+        }
+        let (t0, n0) = self.0.starts[skip];
+        let starts = self.0.starts[skip..]
+            .iter()
+            .map(|&(t, n)| (t - t0, n - n0))
+            .collect();
+        Some(Dn(Arc::new(DnInner {
+            text: self.0.text[t0 as usize..].into(),
+            norm: self.0.norm[n0 as usize..].into(),
+            starts,
+        })))
+    }
+
+    /// Whether `self` is `ancestor` or lies in its subtree, compared RDN by RDN.
+    pub fn is_under(&self, ancestor: &Dn) -> bool {
+        let a = &ancestor.0.norm;
+        let s = &self.0.norm;
+        if a.is_empty() {
+            return true;
+        }
+        if a.len() > s.len() || !s.ends_with(&**a) {
+            return false;
+        }
+        let off = (s.len() - a.len()) as u32;
+        self.0
+            .starts
+            .binary_search_by(|&(_, n)| n.cmp(&off))
+            .is_ok()
+    }
+
+    /// The DN this one would have if its ancestor `from` were renamed or
+    /// moved to `to` (`None` if `self` is not under `from`). Used when a
+    /// parent moves: AD does not report the children, their DNs change all
+    /// the same.
+    pub fn rebase(&self, from: &Dn, to: &Dn) -> Option<Dn> {
+        if !self.is_under(from) {
+            return None;
+        }
+        let keep = self.len() - from.len();
+        if keep == 0 {
+            return Some(to.clone());
+        }
+        let (t_end, _) = self.0.starts[keep];
+        let head = &self.0.text[..t_end as usize]; // includes trailing ','
+        let mut text = String::with_capacity(head.len() + to.as_str().len());
+        text.push_str(head);
+        if to.is_empty() {
+            text.pop();
+        } else {
+            text.push_str(to.as_str());
+        }
+        Dn::parse(&text).ok()
+    }
+
+    /// A child of this DN with the given RDN text (`CN=New User`).
+    pub fn child(&self, rdn: &str) -> Result<Dn, DnError> {
+        let rdns = parse_rdns(rdn)?;
+        if rdns.len() != 1 {
+            return Err(DnError {
+                position: 0,
+                message: "exactly one RDN",
+            });
+        }
+        if self.is_empty() {
+            return Ok(Dn::from_rdns(&rdns));
+        }
+        let mut text = String::with_capacity(rdn.len() + 1 + self.as_str().len());
+        text.push_str(&Dn::from_rdns(&rdns).0.text);
+        text.push(',');
+        text.push_str(self.as_str());
+        Dn::parse(&text)
+    }
+}
+
+impl PartialEq for Dn {
+    fn eq(&self, other: &Dn) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.norm == other.0.norm
+    }
+}
+
+impl Eq for Dn {}
+
+impl Hash for Dn {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.norm.hash(state);
+    }
+}
+
+impl PartialOrd for Dn {
+    fn partial_cmp(&self, other: &Dn) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Dn {
+    fn cmp(&self, other: &Dn) -> Ordering {
+        self.0.norm.cmp(&other.0.norm)
+    }
+}
+
+impl fmt::Display for Dn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.text)
+    }
+}
+
+impl fmt::Debug for Dn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Dn({:?})", &*self.0.text)
+    }
+}
+
+impl std::str::FromStr for Dn {
+    type Err = DnError;
+    fn from_str(s: &str) -> Result<Dn, DnError> {
+        Dn::parse(s)
+    }
+}
+
+impl Serialize for Dn {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Dn {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Dn, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Dn::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Writes a value escaped the canonical RFC 4514 way.
+fn write_value(out: &mut String, value: &str, hex: bool) {
+    if hex {
+        out.push_str(value);
+        return;
+    }
+    let last = value.chars().count().saturating_sub(1);
+    for (i, c) in value.chars().enumerate() {
+        match c {
+            '"' | '+' | ',' | ';' | '<' | '>' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '#' if i == 0 => out.push_str("\\#"),
+            ' ' if i == 0 || i == last => out.push_str("\\ "),
+            '\0'..='\x1f' | '\x7f' => {
+                let _ = write!(out, "\\{:02X}", c as u32);
+            }
+            _ => out.push(c),
+        }
+    }
+}
+
+fn err(position: usize, message: &'static str) -> DnError {
+    DnError { position, message }
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn skip_spaces(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && b[i] == b' ' {
+        i += 1;
+    }
+    i
+}
+
+/// Parses the RDN sequence of a DN into decoded AVAs.
+fn parse_rdns(input: &str) -> Result<Vec<Vec<Ava>>, DnError> {
+    let b = input.as_bytes();
+    let mut rdns = Vec::new();
+    let mut i = skip_spaces(b, 0);
+    if i == b.len() {
+        return Ok(rdns);
+    }
+    let mut rdn = Vec::new();
+    loop {
+        // attribute type
+        i = skip_spaces(b, i);
+        let t0 = i;
+        if i < b.len() && b[i].is_ascii_alphabetic() {
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'-') {
+                i += 1;
+            }
+        } else if i < b.len() && b[i].is_ascii_digit() {
+            // numericoid: number 1*( "." number )
+            let mut dots = 0;
+            loop {
+                let d0 = i;
+                while i < b.len() && b[i].is_ascii_digit() {
+                    i += 1;
+                }
+                if i == d0 {
+                    return Err(err(i, "digit in numeric object identifier"));
+                }
+                if i - d0 > 1 && b[d0] == b'0' {
+                    return Err(err(d0, "number without a leading zero"));
+                }
+                if i < b.len() && b[i] == b'.' {
+                    dots += 1;
+                    i += 1;
+                } else {
+                    break;
+                }
+            }
+            if dots == 0 {
+                return Err(err(i, "'.' in numeric object identifier"));
+            }
+        } else {
+            return Err(err(i, "attribute type"));
+        }
+        let attr_type = &input[t0..i];
+        i = skip_spaces(b, i);
+        if i >= b.len() || b[i] != b'=' {
+            return Err(err(i, "'=' after attribute type"));
+        }
+        i = skip_spaces(b, i + 1);
+        // attribute value
+        let (value, hex, next) = if i < b.len() && b[i] == b'#' {
+            let h0 = i;
+            i += 1;
+            while i < b.len() && hex_val(b[i]).is_some() {
+                i += 1;
+            }
+            let n = i - h0 - 1;
+            if n == 0 || n % 2 != 0 {
+                return Err(err(i, "an even number of hex digits after '#'"));
+            }
+            let v = input[h0..i].to_ascii_lowercase();
+            (v, true, skip_spaces(b, i))
+        } else {
+            let (v, next) = parse_string_value(input, i)?;
+            (v, false, next)
+        };
+        i = next;
+        rdn.push(Ava {
+            attr_type: attr_type.to_owned(),
+            value,
+            hex,
+        });
+        if i >= b.len() {
+            rdns.push(rdn);
+            return Ok(rdns);
+        }
+        match b[i] {
+            b'+' => i += 1,
+            b',' => {
+                rdns.push(std::mem::take(&mut rdn));
+                i += 1;
+                if skip_spaces(b, i) >= b.len() {
+                    return Err(err(i, "another RDN after ','"));
+                }
+            }
+            _ => return Err(err(i, "',' or '+' or end of dn")),
+        }
+        if skip_spaces(b, i) >= b.len() {
+            return Err(err(i, "another attribute after '+'"));
+        }
+    }
+}
+
+/// Parses a string value starting at `i`; returns the decoded value and the
+/// index of the separator (or end) that follows it.
+fn parse_string_value(input: &str, mut i: usize) -> Result<(String, usize), DnError> {
+    let b = input.as_bytes();
+    let mut out: Vec<u8> = Vec::new();
+    // Length of `out` that must be kept even if followed by spaces (escaped).
+    let mut keep = 0usize;
+    let start = i;
+    while i < b.len() {
+        match b[i] {
+            b',' | b'+' => break,
+            b'\\' => {
+                let c = *b
+                    .get(i + 1)
+                    .ok_or(err(i + 1, "escaped character after '\\'"))?;
+                match c {
+                    b' ' | b'"' | b'#' | b'+' | b',' | b';' | b'<' | b'=' | b'>' | b'\\' => {
+                        out.push(c);
+                        i += 2;
+                    }
+                    _ => {
+                        let hi = hex_val(c);
+                        let lo = b.get(i + 2).copied().and_then(hex_val);
+                        match (hi, lo) {
+                            (Some(h), Some(l)) => {
+                                out.push(h << 4 | l);
+                                i += 3;
+                            }
+                            _ => {
+                                return Err(err(
+                                    i + 1,
+                                    "special character or two hex digits after '\\'",
+                                ));
+                            }
+                        }
+                    }
+                }
+                keep = out.len();
+            }
+            b'"' | b';' | b'<' | b'>' | 0 => {
+                return Err(err(i, "this character escaped with '\\'"));
+            }
+            c => {
+                out.push(c);
+                if c != b' ' {
+                    keep = out.len();
+                }
+                i += 1;
+            }
+        }
+    }
+    if i == start && (i >= b.len() || b[i] == b',' || b[i] == b'+') {
+        // An empty value is allowed by RFC 4514 (`CN=`), as AD allows none;
+        // we reject it: no Active Directory object has an empty RDN value.
+        return Err(err(i, "attribute value"));
+    }
+    out.truncate(keep);
+    if out.is_empty() {
+        return Err(err(start, "attribute value"));
+    }
+    let value = String::from_utf8(out).map_err(|_| err(start, "value that is valid UTF-8"))?;
+    Ok((value, i))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dn(s: &str) -> Dn {
+        Dn::parse(s).unwrap()
+    }
+
+    #[test]
+    fn escapes_decode_and_reformat() {
+        let d = dn(r#"CN=James \"Jim\" Smith\, III,DC=example,DC=net"#);
+        assert_eq!(d.rdn_avas(0).unwrap()[0].value, r#"James "Jim" Smith, III"#);
+        assert_eq!(
+            d.to_string(),
+            r#"CN=James \"Jim\" Smith\, III,DC=example,DC=net"#
+        );
+        let d = dn(r"CN=Lu\C4\8Di\C4\87");
+        assert_eq!(d.rdn_avas(0).unwrap()[0].value, "Lučić");
+        assert_eq!(dn(r"CN=\#1\=\<\>\;\\"), dn(r"cn=\231=\3C\3E\3B\5C"));
+        let d = dn(r"CN=\ lead and trail\ ,DC=x");
+        assert_eq!(d.rdn_avas(0).unwrap()[0].value, " lead and trail ");
+        assert_eq!(d.to_string(), r"CN=\ lead and trail\ ,DC=x");
+    }
+
+    #[test]
+    fn multi_valued_rdn_order_is_ignored() {
+        assert_eq!(
+            dn("OU=Sales+CN=J. Smith,DC=x"),
+            dn("cn=j. smith+ou=sales,dc=X")
+        );
+        assert_eq!(dn("OU=Sales+CN=J.  Smith,DC=x").len(), 2);
+    }
+
+    #[test]
+    fn is_under_is_rdn_wise() {
+        let sales = dn("OU=Sales,DC=corp");
+        assert!(dn("CN=a,OU=Sales,DC=corp").is_under(&sales));
+        assert!(sales.is_under(&sales));
+        assert!(!dn("CN=a,OU=Sales2,DC=corp").is_under(&sales));
+        assert!(!dn("CN=a,OU=XSales,DC=corp").is_under(&sales));
+        // an escaped comma is not a boundary
+        assert!(!dn(r"CN=a\,OU=Sales,DC=corp").is_under(&dn("DC=corp,DC=x")));
+        assert!(!dn(r"OU=x\,OU=Sales,DC=corp").is_under(&sales));
+        assert!(dn("CN=a").is_under(&Dn::root()));
+        assert!(!sales.is_under(&dn("CN=a,OU=Sales,DC=corp")));
+    }
+
+    #[test]
+    fn tombstone_names_parse() {
+        let d = dn(
+            r"CN=bob\0ADEL:5eadd77c-4142-4ff3-8dce-f8b35d8b3956,CN=Deleted Objects,DC=corp,DC=com",
+        );
+        assert_eq!(
+            d.rdn_avas(0).unwrap()[0].value,
+            "bob\nDEL:5eadd77c-4142-4ff3-8dce-f8b35d8b3956"
+        );
+        assert_eq!(dn(&d.to_string()), d);
+    }
+
+    #[test]
+    fn parent_rebase_child() {
+        let d = dn("CN=a,OU=b,DC=c");
+        assert_eq!(d.parent().unwrap(), dn("OU=b,DC=c"));
+        assert_eq!(dn("DC=c").parent().unwrap(), Dn::root());
+        assert_eq!(Dn::root().parent(), None);
+        assert_eq!(
+            d.rebase(&dn("ou=B,dc=c"), &dn("OU=z,OU=y,DC=c")).unwrap(),
+            dn("CN=a,OU=z,OU=y,DC=c")
+        );
+        assert_eq!(d.rebase(&dn("OU=q,DC=c"), &dn("DC=c")), None);
+        assert_eq!(
+            dn("OU=b,DC=c").child("CN=new\\, one").unwrap(),
+            dn("cn=New\\2C One,ou=b,dc=c")
+        );
+    }
+
+    #[test]
+    fn errors_have_positions() {
+        assert_eq!(Dn::parse("CN=foo,").unwrap_err().position, 7);
+        assert_eq!(Dn::parse("=foo,DC=com").unwrap_err().position, 0);
+        assert_eq!(Dn::parse("CN=a\\").unwrap_err().position, 5);
+        assert_eq!(Dn::parse("CN=a\\zz").unwrap_err().position, 5);
+        assert_eq!(Dn::parse("CN=a\"b").unwrap_err().position, 4);
+        assert!(Dn::parse("CN=#abc").is_err());
+        assert!(Dn::parse("CN=\\FF\\FE").is_err());
+        assert!(Dn::parse("CN").is_err());
+        assert!(Dn::parse("CN=a+").is_err());
+        assert!(Dn::parse("01.2=x").is_err());
+        assert!(Dn::parse("1=x").is_err());
+        assert!(Dn::parse("CN=,DC=x").is_err());
+    }
+
+    #[test]
+    fn hex_values() {
+        let d = dn("1.3.6.1.4.1.1466.0=#04024869,DC=example,DC=com");
+        assert_eq!(d.rdn_avas(0).unwrap()[0].value, "#04024869");
+        assert!(d.rdn_avas(0).unwrap()[0].hex);
+        assert_eq!(d, dn("1.3.6.1.4.1.1466.0=#04024869,dc=Example,DC=com"));
+    }
+}

@@ -120,11 +120,6 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(secs.saturating_mul(1000)))
     }
 
-    /// This time plus a duration (saturating).
-    pub fn add(self, d: Duration) -> Timestamp {
-        let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-        Timestamp(self.0.saturating_add(ms))
-    }
 
     /// The duration from `earlier` to `self` (zero if `earlier` is later).
     pub fn since(self, earlier: Timestamp) -> Duration {
@@ -264,6 +259,15 @@ impl Timestamp {
     /// RFC 3339 text in UTC, with milliseconds only when not zero.
     pub fn to_rfc3339(self) -> String {
         self.to_string()
+    }
+}
+
+/// This time plus a duration (saturating).
+impl std::ops::Add<Duration> for Timestamp {
+    type Output = Timestamp;
+    fn add(self, d: Duration) -> Timestamp {
+        let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        Timestamp(self.0.saturating_add(ms))
     }
 }
 

@@ -16,13 +16,20 @@
 //!   resolved attribute slots;
 //! - [`dn`]: RFC 4514 distinguished names;
 //! - [`anchor`]: GUIDs, ImmutableIds and source anchors;
-//! - [`time`]: time as a value (the engine never reads a clock).
+//! - [`time`]: time as a value (the engine never reads a clock);
+//! - [`target`]: the cloud side: target objects, plan operations, the
+//!   `DirectoryTarget` trait;
+//! - [`deletion`]: the deletion policy and the per-cycle gate;
+//! - [`log`]: provisioning log entries.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod anchor;
+pub mod deletion;
 pub mod dn;
+pub mod log;
 pub mod object;
+pub mod target;
 pub mod time;
 
 #[doc = include_str!("../README.md")]

@@ -16,12 +16,19 @@
 //!   resolved attribute slots;
 //! - [`dn`]: RFC 4514 distinguished names;
 //! - [`anchor`]: GUIDs, ImmutableIds and source anchors;
-//! - [`time`]: time as a value (the engine never reads a clock).
+//! - [`time`]: time as a value (the engine never reads a clock);
+//! - [`limits`]: every number of the product, in one place;
+//! - [`change`]: the change records an agent sends, batches and watermarks;
+//! - [`agent`]: agents, heartbeats, health, failover, the local queue and
+//!   the schedule.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod agent;
 pub mod anchor;
+pub mod change;
 pub mod dn;
+pub mod limits;
 pub mod object;
 pub mod time;
 

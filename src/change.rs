@@ -99,8 +99,9 @@
 //!
 //! Decoding is the delta hot path: one pass over the bytes, strings borrowed
 //! from the input while they are looked at, values built straight into
-//! [`Value`]s, no intermediate `serde_json::Value`. Only when decoding fails
-//! is the input read a second time, slowly, to say exactly where.
+//! [`Value`]s, no intermediate `serde_json::Value`. Error paths are built
+//! only while an error travels outward; only when decoding fails is the
+//! input read a second time, to tell bad JSON from bad content.
 
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
@@ -486,10 +487,7 @@ impl Change {
     pub fn from_json(bytes: &[u8]) -> Result<Change, ChangeError> {
         match serde_json::from_slice::<Change>(bytes) {
             Ok(c) => Ok(c),
-            Err(fast) => Err(match serde_json::from_slice::<serde_json::Value>(bytes) {
-                Err(e) => syntax(e),
-                Ok(tree) => diagnose_value(&tree, fast, |v| Change::deserialize(v).map(|_| ())),
-            }),
+            Err(fast) => Err(diagnose_record(bytes, fast)),
         }
     }
 }
@@ -1513,53 +1511,81 @@ impl<'de> Visitor<'de> for BatchVisitor {
     }
 }
 
-/// The slow path, taken only after the fast decode failed: parse the input
-/// as a JSON tree (syntax errors get their line and column), check the
-/// version and record kinds first so they get their own error variants, then
-/// decode the tree with the same visitors, whose errors now carry no
-/// position and so read as clean `path: message`.
+/// Taken only after the fast decode failed. The input is parsed as a JSON
+/// tree: when that fails too, the problem is the JSON itself (line and
+/// column). Otherwise the version is checked first (a newer format may fail
+/// anywhere), then the fast path's own message is used: it already names
+/// the path, in document order, and only needs the positions serde_json
+/// appended at each level taken off.
 fn diagnose_batch(bytes: &[u8], fast: serde_json::Error) -> ChangeError {
     let tree: serde_json::Value = match serde_json::from_slice(bytes) {
         Ok(t) => t,
         Err(e) => return syntax(e),
     };
-    if let Some(v) = tree.get("v") {
-        if let Some(found) = v.as_u64().filter(|&n| n != FORMAT_VERSION) {
-            return ChangeError::UnsupportedVersion { found };
-        }
+    if let Some(found) = tree
+        .get("v")
+        .and_then(|v| v.as_u64())
+        .filter(|&n| n != FORMAT_VERSION)
+    {
+        return ChangeError::UnsupportedVersion { found };
     }
-    diagnose_value(&tree, fast, |t| ChangeBatch::deserialize(t).map(|_| ())).with_known_kinds(&tree)
+    invalid(&fast).with_known_kinds(&tree)
+}
+
+fn diagnose_record(bytes: &[u8], fast: serde_json::Error) -> ChangeError {
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Err(e) => syntax(e),
+        Ok(tree) => match invalid(&fast) {
+            ChangeError::Invalid { path, .. } if path == "op" => {
+                match tree.get("op").and_then(|o| o.as_str()) {
+                    Some(kind) if !RECORD_KINDS.contains(&kind) => {
+                        ChangeError::UnknownRecordKind {
+                            index: 0,
+                            kind: kind.to_owned(),
+                        }
+                    }
+                    _ => invalid(&fast),
+                }
+            }
+            other => other,
+        },
+    }
 }
 
 fn syntax(e: serde_json::Error) -> ChangeError {
-    let text = e.to_string();
-    let message = match text.rfind(" at line ") {
-        Some(i) => text[..i].to_owned(),
-        None => text,
-    };
     ChangeError::Syntax {
         line: e.line(),
         column: e.column(),
-        message,
+        message: strip_positions(&e.to_string()).to_owned(),
     }
 }
 
-fn diagnose_value(
-    tree: &serde_json::Value,
-    fast: serde_json::Error,
-    decode: impl FnOnce(&serde_json::Value) -> Result<(), serde_json::Error>,
-) -> ChangeError {
-    let text = match decode(tree) {
-        Err(e) => e.to_string(),
-        // Both decodes use the same visitors, so this cannot differ; if it
-        // ever does, the fast path's own message still says what and where.
-        Ok(()) => fast.to_string(),
-    };
+/// Drops every trailing ` at line N column M`.
+fn strip_positions(mut text: &str) -> &str {
+    while let Some(i) = text.rfind(" at line ") {
+        let tail = &text[i + " at line ".len()..];
+        let ok = tail.split_once(" column ").is_some_and(|(l, c)| {
+            !l.is_empty()
+                && !c.is_empty()
+                && l.bytes().all(|b| b.is_ascii_digit())
+                && c.bytes().all(|b| b.is_ascii_digit())
+        });
+        if !ok {
+            break;
+        }
+        text = &text[..i];
+    }
+    text
+}
+
+fn invalid(fast: &serde_json::Error) -> ChangeError {
+    let text = fast.to_string();
+    let text = strip_positions(&text);
     let (path, message) = match text.split_once(": ") {
         Some((p, m)) if p.starts_with('.') || p.starts_with('[') => {
             (p.strip_prefix('.').unwrap_or(p).to_owned(), m.to_owned())
         }
-        _ => (String::new(), text),
+        _ => (String::new(), text.to_owned()),
     };
     let record = path
         .strip_prefix("records[")

@@ -15,8 +15,12 @@
 //! - [`object`]: source objects, values, case-insensitive attribute names,
 //!   resolved attribute slots;
 //! - [`dn`]: RFC 4514 distinguished names;
-//! - [`anchor`]: GUIDs, ImmutableIds and source anchors;
+//! - [`anchor`]: GUIDs, ImmutableIds, source anchors, hard and soft matching;
 //! - [`time`]: time as a value (the engine never reads a clock);
+//! - [`limits`]: every number of the product, in one place;
+//! - [`change`]: the change records an agent sends, batches and watermarks;
+//! - [`agent`]: agents, heartbeats, health, failover, the local queue and
+//!   the schedule;
 //! - [`target`]: the cloud side: target objects, plan operations, the
 //!   `DirectoryTarget` trait;
 //! - [`deletion`]: the deletion policy and the per-cycle gate;
@@ -24,9 +28,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod agent;
 pub mod anchor;
+pub mod change;
 pub mod deletion;
 pub mod dn;
+pub mod limits;
 pub mod log;
 pub mod object;
 pub mod target;

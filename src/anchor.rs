@@ -34,11 +34,26 @@ pub enum GuidError {
         len: usize,
     },
     /// An ImmutableId that is not standard base64 of 16 bytes.
-    #[error("immutable id: {reason}")]
+    #[error("immutable id at byte {position}: {reason}")]
     ImmutableId {
+        /// Byte offset in the input where the problem was found.
+        position: usize,
         /// What was wrong.
         reason: String,
     },
+}
+
+impl GuidError {
+    /// The byte offset in the parsed text where the problem was found
+    /// (`None` for [`GuidError::Length`], which has no text).
+    pub fn position(&self) -> Option<usize> {
+        match self {
+            GuidError::Syntax { position, .. } | GuidError::ImmutableId { position, .. } => {
+                Some(*position)
+            }
+            GuidError::Length { .. } => None,
+        }
+    }
 }
 
 /// A GUID (objectGUID, or the value of ms-DS-ConsistencyGuid).
@@ -213,17 +228,39 @@ impl ImmutableId {
         ImmutableId(bytes)
     }
 
-    /// Parses the base64 text form.
+    /// Parses the base64 text form: exactly 24 characters of standard base64
+    /// (with its `==` padding) encoding 16 bytes.
     pub fn parse(text: &str) -> Result<ImmutableId, GuidError> {
+        if text.len() != 24 {
+            return Err(GuidError::ImmutableId {
+                position: text.len().min(24),
+                reason: format!(
+                    "expected 24 base64 characters (16 bytes), found {} bytes of text",
+                    text.len()
+                ),
+            });
+        }
         let mut buf = [0u8; 18];
         let n = BASE64
             .decode_slice(text.as_bytes(), &mut buf)
-            .map_err(|e| GuidError::ImmutableId {
-                reason: format!("not standard base64 of 16 bytes: {e}"),
+            .map_err(|e| {
+                use base64::{DecodeError, DecodeSliceError};
+                let position = match e {
+                    DecodeSliceError::DecodeError(
+                        DecodeError::InvalidByte(at, _) | DecodeError::InvalidLastSymbol(at, _),
+                    ) => at,
+                    // padding and length problems sit at the end
+                    _ => 22,
+                };
+                GuidError::ImmutableId {
+                    position,
+                    reason: format!("not standard base64 of 16 bytes: {e}"),
+                }
             })?;
         if n != 16 {
             return Err(GuidError::ImmutableId {
-                reason: format!("expected 16 bytes, found {n}"),
+                position: 22,
+                reason: format!("expected 16 bytes ('==' padding at the end), found {n}"),
             });
         }
         let mut out = [0u8; 16];
@@ -543,6 +580,11 @@ mod tests {
         assert!(ImmutableId::parse("AAAA").is_err());
         assert!(ImmutableId::parse("AAAAAAAAAAAAAAAAAAAAAAAA").is_err());
         assert!(ImmutableId::parse("not base64!").is_err());
+        let e = ImmutableId::parse("/xmWb4aLEdC0LQDAT8lk/w=A").unwrap_err();
+        assert_eq!(e.position(), Some(22));
+        let e = ImmutableId::parse("/xmWb4aLEdC0LQ*AT8lk/w==").unwrap_err();
+        assert_eq!(e.position(), Some(14));
+        assert_eq!(ImmutableId::parse("AAAA").unwrap_err().position(), Some(4));
     }
 
     #[test]

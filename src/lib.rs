@@ -16,12 +16,15 @@
 //!   resolved attribute slots;
 //! - [`dn`]: RFC 4514 distinguished names;
 //! - [`anchor`]: GUIDs, ImmutableIds and source anchors;
-//! - [`time`]: time as a value (the engine never reads a clock).
+//! - [`time`]: time as a value (the engine never reads a clock);
+//! - [`expr`]: the attribute-mapping expression language (parse, check,
+//!   compile, evaluate).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod anchor;
 pub mod dn;
+pub mod expr;
 pub mod object;
 pub mod time;
 

@@ -120,7 +120,6 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(secs.saturating_mul(1000)))
     }
 
-
     /// The duration from `earlier` to `self` (zero if `earlier` is later).
     pub fn since(self, earlier: Timestamp) -> Duration {
         let ms = self.0.saturating_sub(earlier.0);

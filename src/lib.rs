@@ -21,6 +21,9 @@
 //! - [`change`]: the change records an agent sends, batches and watermarks;
 //! - [`agent`]: agents, heartbeats, health, failover, the local queue and
 //!   the schedule;
+//! - [`expr`]: the attribute-mapping expression language (parse, check,
+//!   compile, evaluate);
+//! - [`mapping`]: attribute mappings, target schemas and the default mapping sets;
 //! - [`target`]: the cloud side: target objects, plan operations, the
 //!   `DirectoryTarget` trait;
 //! - [`deletion`]: the deletion policy and the per-cycle gate;
@@ -33,8 +36,10 @@ pub mod anchor;
 pub mod change;
 pub mod deletion;
 pub mod dn;
+pub mod expr;
 pub mod limits;
 pub mod log;
+pub mod mapping;
 pub mod object;
 pub mod target;
 pub mod time;

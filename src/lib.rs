@@ -15,13 +15,15 @@
 //! - [`object`]: source objects, values, case-insensitive attribute names,
 //!   resolved attribute slots;
 //! - [`dn`]: RFC 4514 distinguished names;
-//! - [`anchor`]: GUIDs, ImmutableIds and source anchors.
+//! - [`anchor`]: GUIDs, ImmutableIds and source anchors;
+//! - [`scope`]: OU, group and attribute scoping, explanations, overlaps.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod anchor;
 pub mod dn;
 pub mod object;
+pub mod scope;
 
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

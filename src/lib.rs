@@ -24,9 +24,10 @@
 //! - [`expr`]: the attribute-mapping expression language (parse, check,
 //!   compile, evaluate);
 //! - [`mapping`]: attribute mappings, target schemas and the default mapping sets;
+//! - [`scope`]: OU, group and attribute scoping, explanations, overlaps;
+//! - [`deletion`]: the deletion policy and the per-cycle gate;
 //! - [`target`]: the cloud side: target objects, plan operations, the
 //!   `DirectoryTarget` trait;
-//! - [`deletion`]: the deletion policy and the per-cycle gate;
 //! - [`log`]: provisioning log entries.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -41,6 +42,7 @@ pub mod limits;
 pub mod log;
 pub mod mapping;
 pub mod object;
+pub mod scope;
 pub mod target;
 pub mod time;
 

@@ -487,7 +487,9 @@ pub fn find_match<T: crate::target::TargetLookup + ?Sized>(
     if let Some(smtp) = input.primary_smtp {
         if let Some(t) = target.find_by_proxy_address(smtp) {
             // Only the candidate's primary address counts.
-            if t.primary_smtp().is_some_and(|p| p.eq_ignore_ascii_case(smtp)) {
+            if t.primary_smtp()
+                .is_some_and(|p| p.eq_ignore_ascii_case(smtp))
+            {
                 candidates.push((t, "smtp"));
             }
         }
@@ -507,7 +509,10 @@ pub fn find_match<T: crate::target::TargetLookup + ?Sized>(
     if settings.block_soft_match {
         return MatchOutcome::Conflict {
             code: "BlockSoftMatchEnabled",
-            message: format!("target object {} matches on {on} but the tenant blocks soft match", t.id),
+            message: format!(
+                "target object {} matches on {on} but the tenant blocks soft match",
+                t.id
+            ),
         };
     }
     if t.kind != input.kind {
@@ -531,7 +536,10 @@ pub fn find_match<T: crate::target::TargetLookup + ?Sized>(
     if t.admin_role {
         return MatchOutcome::Conflict {
             code: "Existing Admin Role Conflict",
-            message: format!("target object {} matching on {on} holds an admin role", t.id),
+            message: format!(
+                "target object {} matching on {on} holds an admin role",
+                t.id
+            ),
         };
     }
     if t.kind == ObjectKind::Group && !t.mail_enabled {

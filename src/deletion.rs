@@ -238,7 +238,9 @@ impl Default for DeletionConfig {
 
 /// A deletion setting out of range.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {value} is out of range (thresholds {MIN_THRESHOLD}..={MAX_THRESHOLD}, percentages above 0 up to 100)")]
+#[error(
+    "{field}: {value} is out of range (thresholds {MIN_THRESHOLD}..={MAX_THRESHOLD}, percentages above 0 up to 100)"
+)]
 pub struct DeletionConfigError {
     /// The field path (`deletion.policy.threshold`).
     pub field: String,
@@ -264,7 +266,7 @@ impl DeletionConfig {
     /// assert!(DeletionConfig::automatic(500).validate("deletion").is_ok());
     /// let e = DeletionConfig::automatic(5).validate("deletion").unwrap_err();
     /// assert_eq!(e.field, "deletion.policy.threshold");
-/// assert_eq!(e.value, 5);
+    /// assert_eq!(e.value, 5);
     /// ```
     pub fn validate(&self, path: &str) -> Result<(), DeletionConfigError> {
         let check = |field: &str, value: u32| {
@@ -377,7 +379,9 @@ impl DeletionConfig {
         }
         let mut decision = self.gate(&counts);
         if decision.deletions == Verdict::Open {
-            if let (DeletionPolicy::Automatic { .. }, Some(p)) = (self.policy, self.threshold_percent) {
+            if let (DeletionPolicy::Automatic { .. }, Some(p)) =
+                (self.policy, self.threshold_percent)
+            {
                 let limit = Limit {
                     count: None,
                     percent: Some(p),
@@ -643,7 +647,14 @@ mod tests {
         let (d, v) = cfg.decide(&[user; 11], &totals);
         assert!(d.is_open(Category::Deletions) && v.iter().all(|x| *x == Verdict::Open));
         let (d, _) = cfg.decide(&[user; 12], &totals);
-        assert!(matches!(d.deletions, Verdict::Held(HoldWhy::OverPercent { count: 12, of: 110, .. })));
+        assert!(matches!(
+            d.deletions,
+            Verdict::Held(HoldWhy::OverPercent {
+                count: 12,
+                of: 110,
+                ..
+            })
+        ));
         // two group deletions exceed the per-kind count of 1; the user's passes
         let group = GateItem {
             kind: ObjectKind::Group,

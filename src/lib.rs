@@ -21,10 +21,13 @@
 //! - [`change`]: the change records an agent sends, batches and watermarks;
 //! - [`agent`]: agents, heartbeats, health, failover, the local queue and
 //!   the schedule;
+//! - [`source`]: the `DirectorySource` trait;
 //! - [`expr`]: the attribute-mapping expression language (parse, check,
 //!   compile, evaluate);
 //! - [`mapping`]: attribute mappings, target schemas and the default mapping sets;
 //! - [`scope`]: OU, group and attribute scoping, explanations, overlaps;
+//! - [`config`]: a configuration, its validation and compiled form;
+//! - [`engine`]: the mirror, export state, the cycle: plan, apply, commit;
 //! - [`deletion`]: the deletion policy and the per-cycle gate;
 //! - [`target`]: the cloud side: target objects, plan operations, the
 //!   `DirectoryTarget` trait;
@@ -35,14 +38,17 @@
 pub mod agent;
 pub mod anchor;
 pub mod change;
+pub mod config;
 pub mod deletion;
 pub mod dn;
+pub mod engine;
 pub mod expr;
 pub mod limits;
 pub mod log;
 pub mod mapping;
 pub mod object;
 pub mod scope;
+pub mod source;
 pub mod target;
 pub mod time;
 

@@ -277,6 +277,14 @@ pub enum Reason {
     Membership,
     /// A new password hash arrived.
     PasswordChanged,
+    /// Grace-period deprovisioning: the object is disabled now and deleted
+    /// after `delete_after` unless it comes back.
+    GraceDisable {
+        /// Why it is being deprovisioned.
+        why: String,
+        /// When it will be deleted.
+        delete_after: crate::time::Timestamp,
+    },
     /// The grace period of a pending deprovisioning ended.
     GracePeriodEnded,
     /// An operation carried over from an earlier cycle (retry).
@@ -299,6 +307,12 @@ impl fmt::Display for Reason {
             Reason::BackInScope => f.write_str("back in scope"),
             Reason::Membership => f.write_str("direct membership changed"),
             Reason::PasswordChanged => f.write_str("password hash changed"),
+            Reason::GraceDisable { why, delete_after } => {
+                write!(
+                    f,
+                    "{why}: disabled, deleted after {delete_after} unless it comes back"
+                )
+            }
             Reason::GracePeriodEnded => f.write_str("grace period ended"),
             Reason::Retry { attempts } => write!(f, "retry after {attempts} attempt(s)"),
         }
@@ -484,7 +498,9 @@ impl TargetView {
 
 impl TargetLookup for TargetView {
     fn find_by_immutable_id(&self, anchor: &ImmutableId) -> Option<TargetObject> {
-        self.by_anchor.get(anchor).and_then(|&i| self.objects.get(i).cloned())
+        self.by_anchor
+            .get(anchor)
+            .and_then(|&i| self.objects.get(i).cloned())
     }
     fn find_by_upn(&self, upn: &str) -> Option<TargetObject> {
         self.by_upn

@@ -28,6 +28,7 @@ pub mod anchor;
 pub mod deletion;
 pub mod dn;
 pub mod log;
+pub mod memory;
 pub mod object;
 pub mod target;
 pub mod time;

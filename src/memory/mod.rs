@@ -10,8 +10,10 @@
 //! caller passes. They never perform I/O and never read a clock; they are
 //! models of the real directories, not clients of them.
 
+mod ad;
 mod entra;
 
+pub use ad::{AdError, ChangedSince, FullRead, InMemoryAd, Tombstone};
 pub use entra::{
     CloudObject, FaultRule, InMemoryTarget, LoggedOp, PasswordState, SOFT_DELETE_RETENTION_SECS,
 };

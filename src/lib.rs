@@ -21,12 +21,15 @@
 //!   `DirectoryTarget` trait;
 //! - [`deletion`]: the deletion policy and the per-cycle gate;
 //! - [`log`]: provisioning log entries.
+//! - [`memory`]: an in-memory AD simulator and an in-memory Entra-like target.
+//! - [`graph`]: plan operations rendered as Microsoft Graph requests and batches.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod anchor;
 pub mod deletion;
 pub mod dn;
+pub mod graph;
 pub mod log;
 pub mod memory;
 pub mod object;

@@ -31,7 +31,9 @@
 //! - [`deletion`]: the deletion policy and the per-cycle gate;
 //! - [`target`]: the cloud side: target objects, plan operations, the
 //!   `DirectoryTarget` trait;
-//! - [`log`]: provisioning log entries.
+//! - [`log`]: provisioning log entries;
+//! - [`memory`]: in-memory Active Directory and Entra-like directories;
+//! - [`graph`]: Microsoft Graph requests for target operations.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -43,9 +45,11 @@ pub mod deletion;
 pub mod dn;
 pub mod engine;
 pub mod expr;
+pub mod graph;
 pub mod limits;
 pub mod log;
 pub mod mapping;
+pub mod memory;
 pub mod object;
 pub mod scope;
 pub mod source;

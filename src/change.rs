@@ -290,7 +290,11 @@ impl fmt::Debug for Watermark {
         match self {
             Watermark::None => f.write_str("Watermark::None"),
             Watermark::DirSync { cookie, dc } => {
-                write!(f, "Watermark::DirSync({} cookie bytes from {dc})", cookie.len())
+                write!(
+                    f,
+                    "Watermark::DirSync({} cookie bytes from {dc})",
+                    cookie.len()
+                )
             }
             Watermark::Usn {
                 highest_committed_usn,
@@ -807,7 +811,9 @@ pub enum ChangeError {
         found: u64,
     },
     /// A record kind this version does not have.
-    #[error("records[{index}].op: unknown record kind {kind:?}; expected add, modify, move or delete")]
+    #[error(
+        "records[{index}].op: unknown record kind {kind:?}; expected add, modify, move or delete"
+    )]
     UnknownRecordKind {
         /// The record's index in `records`.
         index: usize,
@@ -1216,9 +1222,7 @@ impl<'de> Visitor<'de> for AttrOpSeed {
         match (replace, add, remove) {
             (Some(values), None, None) => Ok(AttrOp::Replace(values)),
             (None, None, None) => Err(de::Error::custom("expected replace, or add and/or remove")),
-            (Some(_), _, _) => Err(de::Error::custom(
-                "replace cannot come with add or remove",
-            )),
+            (Some(_), _, _) => Err(de::Error::custom("replace cannot come with add or remove")),
             (None, add, remove) => Ok(AttrOp::Incremental {
                 add: add.unwrap_or_default(),
                 remove: remove.unwrap_or_default(),
@@ -1401,9 +1405,7 @@ impl RecordFields<'_> {
                 };
                 if let Some((_, text)) = tombstone_parts(&tombstone.dn) {
                     if Guid::parse(text).ok() != Some(guid) {
-                        return Err(E::custom(
-                            ".dn: the tombstone dn names another objectGUID",
-                        ));
+                        return Err(E::custom(".dn: the tombstone dn names another objectGUID"));
                     }
                 }
                 Ok(Change::Delete(tombstone))
@@ -1538,12 +1540,10 @@ fn diagnose_record(bytes: &[u8], fast: serde_json::Error) -> ChangeError {
         Ok(tree) => match invalid(&fast) {
             ChangeError::Invalid { path, .. } if path == "op" => {
                 match tree.get("op").and_then(|o| o.as_str()) {
-                    Some(kind) if !RECORD_KINDS.contains(&kind) => {
-                        ChangeError::UnknownRecordKind {
-                            index: 0,
-                            kind: kind.to_owned(),
-                        }
-                    }
+                    Some(kind) if !RECORD_KINDS.contains(&kind) => ChangeError::UnknownRecordKind {
+                        index: 0,
+                        kind: kind.to_owned(),
+                    },
                     _ => invalid(&fast),
                 }
             }
@@ -1857,7 +1857,10 @@ mod tests {
         ));
         match ChangeBatch::from_json(json.as_bytes()).unwrap_err() {
             ChangeError::Invalid { path, message, .. } => {
-                assert_eq!(path, r#"records[0].changes["a\u{3a}\u{20}b"].replace.int[0]"#);
+                assert_eq!(
+                    path,
+                    r#"records[0].changes["a\u{3a}\u{20}b"].replace.int[0]"#
+                );
                 assert!(message.starts_with("invalid type"), "{message}");
             }
             other => panic!("{other:?}"),

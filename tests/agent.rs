@@ -194,7 +194,8 @@ fn schedule_runs_deltas_every_thirty_seconds() {
         s.started(t0(), CycleKind::Full),
         Err(ScheduleError::AlreadyRunning { .. })
     ));
-    s.finished(t0().add_secs(50), CycleOutcome::Completed).unwrap();
+    s.finished(t0().add_secs(50), CycleOutcome::Completed)
+        .unwrap();
     // the cycle ran long: the next delta is due at once
     assert_eq!(
         s.next_due(t0().add_secs(50)),
@@ -210,12 +211,19 @@ fn schedule_runs_deltas_every_thirty_seconds() {
         assert_eq!(due.what, Work::Delta);
         s.started(due.at, CycleKind::Delta).unwrap();
         starts.push(due.at);
-        s.finished(due.at.add_secs(3), CycleOutcome::Completed).unwrap();
+        s.finished(due.at.add_secs(3), CycleOutcome::Completed)
+            .unwrap();
         at = due.at.add_secs(3);
     }
-    let gaps: Vec<i64> = starts.windows(2).map(|w| w[1].as_secs() - w[0].as_secs()).collect();
+    let gaps: Vec<i64> = starts
+        .windows(2)
+        .map(|w| w[1].as_secs() - w[0].as_secs())
+        .collect();
     assert_eq!(gaps, vec![30, 30, 30]);
-    assert_eq!(s.finished(at, CycleOutcome::Completed), Err(ScheduleError::NotRunning));
+    assert_eq!(
+        s.finished(at, CycleOutcome::Completed),
+        Err(ScheduleError::NotRunning)
+    );
 }
 
 #[test]
@@ -232,7 +240,8 @@ fn schedule_full_sync_reasons() {
     s.started(t0(), CycleKind::Full).unwrap();
     // a request during a full sync makes another one due after it
     s.request_full(FullReason::ConfigurationChanged);
-    s.finished(t0().add_secs(5), CycleOutcome::Completed).unwrap();
+    s.finished(t0().add_secs(5), CycleOutcome::Completed)
+        .unwrap();
     let due = s.next_due(t0().add_secs(5));
     assert_eq!(
         due,
@@ -244,13 +253,16 @@ fn schedule_full_sync_reasons() {
         }
     );
     s.started(due.at, CycleKind::Full).unwrap();
-    s.finished(due.at.add_secs(5), CycleOutcome::CutShort).unwrap();
+    s.finished(due.at.add_secs(5), CycleOutcome::CutShort)
+        .unwrap();
     assert_eq!(s.full_due(), Some(FullReason::Retry));
     s.started(due.at.add_secs(30), CycleKind::Full).unwrap();
-    s.finished(due.at.add_secs(31), CycleOutcome::Failed).unwrap();
+    s.finished(due.at.add_secs(31), CycleOutcome::Failed)
+        .unwrap();
     assert_eq!(s.full_due(), Some(FullReason::Retry));
     s.started(due.at.add_secs(60), CycleKind::Full).unwrap();
-    s.finished(due.at.add_secs(61), CycleOutcome::Completed).unwrap();
+    s.finished(due.at.add_secs(61), CycleOutcome::Completed)
+        .unwrap();
     assert_eq!(s.full_due(), None);
     // the first reason stays when several come in
     s.request_full(FullReason::WatermarkVoid);
@@ -270,7 +282,11 @@ fn schedule_heartbeats_every_five_minutes() {
     let mut s = Schedule::first_run(&Limits::default());
     s.started(t0(), CycleKind::Full).unwrap();
     s.finished(t0(), CycleOutcome::Completed).unwrap();
-    assert_eq!(s.next_due(t0()).what, Work::Heartbeat, "no heartbeat yet: due now");
+    assert_eq!(
+        s.next_due(t0()).what,
+        Work::Heartbeat,
+        "no heartbeat yet: due now"
+    );
     s.heartbeat_sent(t0());
     let mut heartbeats = Vec::new();
     let mut now = t0();
@@ -305,7 +321,8 @@ fn registry_with(agents: &[&str], domain: &str) -> Registry {
 fn the_twenty_first_agent_is_refused() {
     let mut r = Registry::new(Limits::default());
     for i in 0..20 {
-        r.register(t0(), AgentId::new(&format!("agent-{i}"))).unwrap();
+        r.register(t0(), AgentId::new(&format!("agent-{i}")))
+            .unwrap();
     }
     assert_eq!(
         r.register(t0(), "agent-20".into()),
@@ -329,7 +346,8 @@ fn the_twenty_first_agent_is_refused() {
 #[test]
 fn health_follows_heartbeats() {
     let mut r = registry_with(&["a"], "corp.example.com");
-    r.add_configuration("corp".into(), "corp.example.com").unwrap();
+    r.add_configuration("corp".into(), "corp.example.com")
+        .unwrap();
     assert_eq!(r.next_deadline(), Some(mins(30)));
     r.heartbeat(mins(5), &"a".into()).unwrap();
     assert_eq!(r.next_deadline(), Some(mins(35)));
@@ -402,7 +420,8 @@ fn failover_mid_batch_after_a_31_minute_heartbeat_gap() {
     let mut r = registry_with(&["a", "b"], "corp.example.com");
     r.register(t0(), c.clone()).unwrap();
     r.assign(c.clone(), "other.example.com").unwrap();
-    r.add_configuration(corp.clone(), "corp.example.com").unwrap();
+    r.add_configuration(corp.clone(), "corp.example.com")
+        .unwrap();
     assert_eq!(r.active_agent(&corp), Some(&a));
 
     // a: full read, then one delta, both committed
@@ -416,7 +435,10 @@ fn failover_mid_batch_after_a_31_minute_heartbeat_gap() {
     ));
 
     // a reads the next batch (checked, staged, not yet committed) and goes silent
-    assert_eq!(r.check_batch(mins(2), &a, &delta(120, 150)), Ok(Resume::Apply));
+    assert_eq!(
+        r.check_batch(mins(2), &a, &delta(120, 150)),
+        Ok(Resume::Apply)
+    );
     for m in (5..=30).step_by(5) {
         r.heartbeat(mins(m), &b).unwrap();
         r.heartbeat(mins(m), &c).unwrap();
@@ -471,7 +493,10 @@ fn failover_mid_batch_after_a_31_minute_heartbeat_gap() {
     assert_eq!(r.commit(mins(33), &b, &delta(120, 155)), Ok(Resume::Apply));
     assert_eq!(r.committed(&corp).unwrap().watermark, usn(155));
     // the replayed batch (same watermark twice) is skipped
-    assert_eq!(r.commit(mins(34), &b, &delta(120, 155)), Ok(Resume::AlreadyApplied));
+    assert_eq!(
+        r.commit(mins(34), &b, &delta(120, 155)),
+        Ok(Resume::AlreadyApplied)
+    );
     assert_eq!(r.committed(&corp).unwrap().watermark, usn(155));
 }
 
@@ -479,7 +504,8 @@ fn failover_mid_batch_after_a_31_minute_heartbeat_gap() {
 fn invocation_id_change_through_the_registry() {
     let a = AgentId::new("a");
     let mut r = registry_with(&["a"], "corp.example.com");
-    r.add_configuration("corp".into(), "corp.example.com").unwrap();
+    r.add_configuration("corp".into(), "corp.example.com")
+        .unwrap();
     assert!(matches!(
         r.check_batch(t0(), &a, &delta(0, 10)),
         Err(AgentError::Watermark {
@@ -504,7 +530,11 @@ fn invocation_id_change_through_the_registry() {
             ..
         }
     ));
-    assert!(e.to_string().contains("full sync required: invocationId changed"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("full sync required: invocationId changed"),
+        "{e}"
+    );
     // the agent schedules a full sync; its read commits a new baseline
     let mut s = Schedule::first_run(&Limits::default());
     s.started(t0(), CycleKind::Full).unwrap();
@@ -516,7 +546,10 @@ fn invocation_id_change_through_the_registry() {
         ..full_read(0)
     };
     assert_eq!(r.commit(mins(2), &a, &new_base), Ok(Resume::Apply));
-    assert_eq!(r.committed(&"corp".into()).unwrap().watermark, new_base.watermark);
+    assert_eq!(
+        r.committed(&"corp".into()).unwrap().watermark,
+        new_base.watermark
+    );
 }
 
 #[test]
@@ -524,9 +557,14 @@ fn failover_picks_the_next_agent_of_the_same_domain() {
     let mut r = registry_with(&["a", "b", "c"], "corp.example.com");
     r.register(t0(), "x".into()).unwrap();
     r.assign("x".into(), "other.example.com").unwrap();
-    r.add_configuration("corp".into(), "CORP.example.com").unwrap();
-    r.add_configuration("other".into(), "other.example.com").unwrap();
-    assert_eq!(r.active_agent(&"other".into()).map(AgentId::as_str), Some("x"));
+    r.add_configuration("corp".into(), "CORP.example.com")
+        .unwrap();
+    r.add_configuration("other".into(), "other.example.com")
+        .unwrap();
+    assert_eq!(
+        r.active_agent(&"other".into()).map(AgentId::as_str),
+        Some("x")
+    );
     // b goes first, then a: the active moves a -> c (b is unhealthy)
     for m in [10, 20] {
         r.heartbeat(mins(m), &"a".into()).unwrap();
@@ -535,7 +573,10 @@ fn failover_picks_the_next_agent_of_the_same_domain() {
     }
     r.tick(mins(31));
     assert!(!r.agent(&"b".into()).unwrap().healthy);
-    assert_eq!(r.active_agent(&"corp".into()).map(AgentId::as_str), Some("a"));
+    assert_eq!(
+        r.active_agent(&"corp".into()).map(AgentId::as_str),
+        Some("a")
+    );
     r.heartbeat(mins(45), &"c".into()).unwrap();
     r.heartbeat(mins(45), &"x".into()).unwrap();
     let events = r.tick(mins(50));
@@ -545,7 +586,10 @@ fn failover_picks_the_next_agent_of_the_same_domain() {
         to: "c".into(),
         resume_from: Watermark::None
     }));
-    assert_eq!(r.active_agent(&"other".into()).map(AgentId::as_str), Some("x"));
+    assert_eq!(
+        r.active_agent(&"other".into()).map(AgentId::as_str),
+        Some("x")
+    );
     // unregistering the active agent fails over at once
     r.heartbeat(mins(51), &"a".into()).unwrap();
     let events = r.unregister(&"c".into()).unwrap();
@@ -567,7 +611,8 @@ fn failover_picks_the_next_agent_of_the_same_domain() {
 #[test]
 fn registry_snapshot_round_trips() {
     let mut r = registry_with(&["a", "b"], "corp.example.com");
-    r.add_configuration("corp".into(), "corp.example.com").unwrap();
+    r.add_configuration("corp".into(), "corp.example.com")
+        .unwrap();
     r.commit(t0(), &"a".into(), &full_read(7)).unwrap();
     let json = serde_json::to_string(&r).unwrap();
     let back: Registry = serde_json::from_str(&json).unwrap();
@@ -587,7 +632,10 @@ fn object_limit_refuses_the_150001st_object() {
         })
     );
     assert_eq!(
-        limits.check_object_count(0, 150_001).unwrap_err().to_string(),
+        limits
+            .check_object_count(0, 150_001)
+            .unwrap_err()
+            .to_string(),
         "object limit: the configuration holds 0 objects and 150001 more would exceed the limit of 150000; split the scope across more agents"
     );
 }

@@ -139,7 +139,10 @@ fn password_hash_is_carried_but_never_shown() {
     // a malformed hash is an error that does not repeat the input
     let bad = json.replace(&secret_b64, "c2VjcmV0LWhhc2g-not-b64");
     let e = ChangeBatch::from_json(bad.as_bytes()).unwrap_err();
-    assert!(e.to_string().starts_with("records[0].passwordHash: "), "{e}");
+    assert!(
+        e.to_string().starts_with("records[0].passwordHash: "),
+        "{e}"
+    );
     assert!(!e.to_string().contains("c2VjcmV0"), "{e}");
     // a secret cannot travel among the attributes
     let mut batch = sample_batch();
@@ -157,12 +160,18 @@ fn tombstones_keep_guid_and_form() {
     };
     assert_eq!(t.guid, Guid::from_u128(0x3333));
     assert_eq!(t.deleted_name(), Some("Cy\\, Doe"));
-    assert!(t.dn.as_str().contains("\\0ADEL:00000000-0000-0000-0000-000000003333"));
+    assert!(
+        t.dn.as_str()
+            .contains("\\0ADEL:00000000-0000-0000-0000-000000003333")
+    );
     assert!(t.dn.is_under(&dn("CN=Deleted Objects,DC=corp,DC=example,DC=com")));
     let json = String::from_utf8(batch.records[4].to_json().unwrap()).unwrap();
     assert!(json.contains(r#""isDeleted":true"#), "{json}");
     assert!(json.contains(r#""lastKnownParent":"OU=Staff,DC=corp,DC=example,DC=com""#));
-    assert_eq!(Change::from_json(json.as_bytes()).unwrap(), batch.records[4]);
+    assert_eq!(
+        Change::from_json(json.as_bytes()).unwrap(),
+        batch.records[4]
+    );
 }
 
 fn batch_json(records: &str) -> String {
@@ -223,7 +232,10 @@ fn unknown_record_kinds_are_typed_errors() {
 fn decode_errors_name_record_and_field() {
     let cases: Vec<(String, &str)> = vec![
         (
-            format!(r#"{},{{"op":"modify","objectGUID":"AAAA","changes":{{}}}}"#, modify(1)),
+            format!(
+                r#"{},{{"op":"modify","objectGUID":"AAAA","changes":{{}}}}"#,
+                modify(1)
+            ),
             "records[1].objectGUID: expected 16 bytes of objectGUID, found 3",
         ),
         (
@@ -235,11 +247,17 @@ fn decode_errors_name_record_and_field() {
             "records[0].changes: missing",
         ),
         (
-            format!(r#"{{"op":"modify","objectGUID":"{}","changes":{{}},"dn":"CN=x"}}"#, g64(1)),
+            format!(
+                r#"{{"op":"modify","objectGUID":"{}","changes":{{}},"dn":"CN=x"}}"#,
+                g64(1)
+            ),
             "records[0].dn: not allowed in a modify record",
         ),
         (
-            format!(r#"{{"op":"add","objectGUID":"{}","dn":"CN=x,,","attributes":{{}}}}"#, g64(1)),
+            format!(
+                r#"{{"op":"add","objectGUID":"{}","dn":"CN=x,,","attributes":{{}}}}"#,
+                g64(1)
+            ),
             "records[0].dn: invalid dn: dn at byte 5: attribute type",
         ),
         (
@@ -283,7 +301,10 @@ fn decode_errors_name_record_and_field() {
             "records[0].isDeleted: missing",
         ),
         (
-            format!(r#"{{"op":"move","objectGUID":"{}","colour":"red","dn":"CN=x"}}"#, g64(1)),
+            format!(
+                r#"{{"op":"move","objectGUID":"{}","colour":"red","dn":"CN=x"}}"#,
+                g64(1)
+            ),
             "records[0].colour: unknown field",
         ),
     ];
@@ -303,14 +324,19 @@ fn syntax_errors_and_wrong_shapes() {
     let json = batch_json(&modify(1));
     let truncated = &json[..json.len() - 10];
     match err(truncated) {
-        ChangeError::Syntax { line, column, .. } => assert_eq!((line, column), (1, truncated.len())),
+        ChangeError::Syntax { line, column, .. } => {
+            assert_eq!((line, column), (1, truncated.len()))
+        }
         other => panic!("{other:?}"),
     }
     assert!(matches!(err(""), ChangeError::Syntax { .. }));
     assert!(matches!(err("[]"), ChangeError::Invalid { .. }));
     assert!(matches!(err("{\"v\":1}"), ChangeError::Invalid { .. }));
     let e = err(&json.replace(r#""kind":{"full""#, r#""kind":{"partial""#));
-    assert!(e.to_string().starts_with("kind: unknown variant `partial`"), "{e}");
+    assert!(
+        e.to_string().starts_with("kind: unknown variant `partial`"),
+        "{e}"
+    );
     let e = err(&json.replace(r#""source":"corp""#, r#""source":"""#));
     assert_eq!(e.to_string(), "source: must not be empty");
 }
@@ -327,7 +353,10 @@ fn attribute_operations_apply() {
 #[test]
 fn void_watermarks() {
     let base = Watermark::usn(100, Guid::from_u128(1), "dc1");
-    assert_eq!(Watermark::usn(100, Guid::from_u128(1), "DC1").void_reason(&base), None);
+    assert_eq!(
+        Watermark::usn(100, Guid::from_u128(1), "DC1").void_reason(&base),
+        None
+    );
     assert_eq!(
         Watermark::usn(200, Guid::from_u128(2), "dc1").void_reason(&base),
         Some(VoidReason::InvocationIdChanged {
@@ -364,7 +393,13 @@ fn replayed_and_gapped_deltas() {
     };
     let b1 = header(BatchKind::Delta, usn(10), usn(20));
     let b2 = header(BatchKind::Delta, usn(20), usn(30));
-    assert_eq!(c.check(&b2), Err(ResumeError::Gap { since: usn(20), committed: usn(10) }));
+    assert_eq!(
+        c.check(&b2),
+        Err(ResumeError::Gap {
+            since: usn(20),
+            committed: usn(10)
+        })
+    );
     assert_eq!(c.check(&b1), Ok(Resume::Apply));
     // a crash before commit: the same batch again still applies
     assert_eq!(c.check(&b1), Ok(Resume::Apply));
@@ -375,7 +410,10 @@ fn replayed_and_gapped_deltas() {
     c.advance(&b2);
     assert_eq!(c.watermark, usn(30));
     // an empty delta
-    assert_eq!(c.check(&header(BatchKind::Delta, usn(30), usn(30))), Ok(Resume::Apply));
+    assert_eq!(
+        c.check(&header(BatchKind::Delta, usn(30), usn(30))),
+        Ok(Resume::Apply)
+    );
 }
 
 #[test]
@@ -393,7 +431,10 @@ fn invocation_id_change_requires_full_sync() {
         })
     ));
     let h = header(BatchKind::Delta, restored.clone(), restored);
-    assert!(matches!(c.check(&h), Err(ResumeError::FullSyncRequired { .. })));
+    assert!(matches!(
+        c.check(&h),
+        Err(ResumeError::FullSyncRequired { .. })
+    ));
     // nothing committed: a delta cannot start
     let fresh = Committed::default();
     assert_eq!(
@@ -416,14 +457,37 @@ fn full(page: u32, completeness: Completeness, objects: u64) -> BatchKind {
 fn full_read_pages_commit_in_order() {
     let cookie = |n: u8| Watermark::dirsync(&[n], "dc1");
     let mut c = Committed::default();
-    let p0 = header(full(0, Completeness::InProgress, 1000), Watermark::None, cookie(1));
-    let p1 = header(full(1, Completeness::InProgress, 2000), cookie(1), cookie(2));
+    let p0 = header(
+        full(0, Completeness::InProgress, 1000),
+        Watermark::None,
+        cookie(1),
+    );
+    let p1 = header(
+        full(1, Completeness::InProgress, 2000),
+        cookie(1),
+        cookie(2),
+    );
     let p2 = header(full(2, Completeness::Finished, 2500), cookie(2), cookie(3));
-    assert_eq!(c.check(&p1), Err(ResumeError::PageOutOfOrder { page: 1, expected: 0 }));
+    assert_eq!(
+        c.check(&p1),
+        Err(ResumeError::PageOutOfOrder {
+            page: 1,
+            expected: 0
+        })
+    );
     assert_eq!(c.check(&p0), Ok(Resume::Apply));
     c.advance(&p0);
-    assert!(c.watermark.is_none(), "a read in progress commits no watermark");
-    assert_eq!(c.check(&p2), Err(ResumeError::PageOutOfOrder { page: 2, expected: 1 }));
+    assert!(
+        c.watermark.is_none(),
+        "a read in progress commits no watermark"
+    );
+    assert_eq!(
+        c.check(&p2),
+        Err(ResumeError::PageOutOfOrder {
+            page: 2,
+            expected: 1
+        })
+    );
     assert_eq!(c.check(&p1), Ok(Resume::Apply));
     c.advance(&p1);
     assert_eq!(c.check(&p1), Ok(Resume::AlreadyApplied));
@@ -433,7 +497,11 @@ fn full_read_pages_commit_in_order() {
     assert_eq!(c.full_read, None);
     assert_eq!(c.check(&p2), Ok(Resume::AlreadyApplied));
     // a cut-short read leaves the watermark where it was
-    let q0 = header(full(0, Completeness::CutShort, 10), Watermark::None, cookie(9));
+    let q0 = header(
+        full(0, Completeness::CutShort, 10),
+        Watermark::None,
+        cookie(9),
+    );
     c.advance(&q0);
     assert_eq!(c.watermark, cookie(3));
 }
@@ -451,7 +519,9 @@ fn header_and_encoded_records_make_a_batch() {
 
 fn arb_value(ty: u8) -> BoxedStrategy<Value> {
     match ty {
-        0 => "[ -~\u{e9}\u{4e2d}\n\"\\\\]{0,12}".prop_map(|s| Value::str(&s)).boxed(),
+        0 => "[ -~\u{e9}\u{4e2d}\n\"\\\\]{0,12}"
+            .prop_map(|s| Value::str(&s))
+            .boxed(),
         1 => proptest::collection::vec(any::<u8>(), 0..20)
             .prop_map(|b| Value::bytes(&b))
             .boxed(),
@@ -472,7 +542,8 @@ fn arb_changes() -> impl Strategy<Value = Vec<AttrChange>> {
         "[a-z]{1,8}",
         prop_oneof![
             arb_values().prop_map(AttrOp::Replace),
-            (arb_values(), arb_values()).prop_map(|(add, remove)| AttrOp::Incremental { add, remove }),
+            (arb_values(), arb_values())
+                .prop_map(|(add, remove)| AttrOp::Incremental { add, remove }),
         ],
         0..4,
     )
@@ -489,9 +560,15 @@ fn arb_changes() -> impl Strategy<Value = Vec<AttrChange>> {
 fn arb_change() -> impl Strategy<Value = Change> {
     let guid = any::<u128>().prop_map(Guid::from_u128);
     let name = "[A-Za-z ]{1,10}";
-    let secret = proptest::option::of(proptest::collection::vec(any::<u8>(), 0..8).prop_map(Secret::new));
+    let secret =
+        proptest::option::of(proptest::collection::vec(any::<u8>(), 0..8).prop_map(Secret::new));
     prop_oneof![
-        (guid.clone(), name, proptest::collection::btree_map("[a-z]{1,8}", arb_values(), 0..5), secret.clone())
+        (
+            guid.clone(),
+            name,
+            proptest::collection::btree_map("[a-z]{1,8}", arb_values(), 0..5),
+            secret.clone()
+        )
             .prop_map(|(guid, n, attrs, password_hash)| {
                 let mut attributes = Attributes::new();
                 for (k, v) in attrs {
@@ -499,21 +576,26 @@ fn arb_change() -> impl Strategy<Value = Change> {
                 }
                 Change::Add {
                     guid,
-                    dn: Dn::parse(&format!("CN={},DC=corp", n.trim())).unwrap_or_else(|_| Dn::parse("CN=x").unwrap()),
+                    dn: Dn::parse(&format!("CN={},DC=corp", n.trim()))
+                        .unwrap_or_else(|_| Dn::parse("CN=x").unwrap()),
                     attributes,
                     password_hash,
                 }
             }),
-        (guid.clone(), arb_changes(), secret.clone()).prop_map(|(guid, changes, password_hash)| Change::Modify {
-            guid,
-            changes,
-            password_hash
+        (guid.clone(), arb_changes(), secret.clone()).prop_map(|(guid, changes, password_hash)| {
+            Change::Modify {
+                guid,
+                changes,
+                password_hash,
+            }
         }),
-        (guid.clone(), arb_changes(), secret).prop_map(|(guid, changes, password_hash)| Change::Move {
-            guid,
-            dn: Dn::parse("CN=moved,OU=b,DC=corp").unwrap(),
-            changes,
-            password_hash
+        (guid.clone(), arb_changes(), secret).prop_map(|(guid, changes, password_hash)| {
+            Change::Move {
+                guid,
+                dn: Dn::parse("CN=moved,OU=b,DC=corp").unwrap(),
+                changes,
+                password_hash,
+            }
         }),
         (guid, name).prop_map(|(guid, n)| Change::Delete(
             Tombstone::new(guid, &n, &Dn::parse("DC=corp").unwrap(), None).unwrap()
@@ -573,6 +655,6 @@ fn duplicate_keys_and_single_records() {
             kind: "undelete".into()
         }
     );
-    let batch = format!(r#"{{"v":1,"v":1,"source":"c","since":"none","watermark":"none","kind":"delta","records":[]}}"#);
-    assert_eq!(err(&batch).to_string(), "v: duplicate field");
+    let batch = r#"{"v":1,"v":1,"source":"c","since":"none","watermark":"none","kind":"delta","records":[]}"#;
+    assert_eq!(err(batch).to_string(), "v: duplicate field");
 }

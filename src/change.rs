@@ -1103,17 +1103,38 @@ impl<'de> Visitor<'de> for TypedValues {
     }
 }
 
-/// `{"name": {"<type>": [..]}, ..}` into [`Attributes`].
-struct AttributesSeed;
+/// Attribute names seen in this batch, so each distinct spelling is
+/// allocated once per batch rather than once per record. Bounded: past
+/// `NAMES_MAX` distinct names (hostile input) new names are not kept.
+#[derive(Default)]
+struct Names(Vec<AttrName>);
 
-impl<'de> DeserializeSeed<'de> for AttributesSeed {
+const NAMES_MAX: usize = 64;
+
+impl Names {
+    fn get(&mut self, name: &str) -> AttrName {
+        if let Some(n) = self.0.iter().find(|n| n.as_str() == name) {
+            return n.clone();
+        }
+        let n = AttrName::new(name);
+        if self.0.len() < NAMES_MAX {
+            self.0.push(n.clone());
+        }
+        n
+    }
+}
+
+/// `{"name": {"<type>": [..]}, ..}` into [`Attributes`].
+struct AttributesSeed<'n>(&'n mut Names);
+
+impl<'de> DeserializeSeed<'de> for AttributesSeed<'_> {
     type Value = Attributes;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Attributes, D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for AttributesSeed {
+impl<'de> Visitor<'de> for AttributesSeed<'_> {
     type Value = Attributes;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an object of attributes")
@@ -1132,7 +1153,7 @@ impl<'de> Visitor<'de> for AttributesSeed {
                     de::Error::custom("duplicate attribute"),
                 ));
             }
-            let name = AttrName::new(&key.0);
+            let name = self.0.get(&key.0);
             if values.is_empty() {
                 continue;
             }
@@ -1143,16 +1164,16 @@ impl<'de> Visitor<'de> for AttributesSeed {
 }
 
 /// `{"name": {"replace": ..} | {"add": .., "remove": ..}, ..}`.
-struct ChangesSeed;
+struct ChangesSeed<'n>(&'n mut Names);
 
-impl<'de> DeserializeSeed<'de> for ChangesSeed {
+impl<'de> DeserializeSeed<'de> for ChangesSeed<'_> {
     type Value = Vec<AttrChange>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<AttrChange>, D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for ChangesSeed {
+impl<'de> Visitor<'de> for ChangesSeed<'_> {
     type Value = Vec<AttrChange>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an object of attribute changes")
@@ -1170,7 +1191,7 @@ impl<'de> Visitor<'de> for ChangesSeed {
                 ));
             }
             out.push(AttrChange {
-                name: AttrName::new(&key.0),
+                name: self.0.get(&key.0),
                 op,
             });
         }
@@ -1263,13 +1284,20 @@ fn field<'de, A: MapAccess<'de>, T>(
 
 impl<'de> Deserialize<'de> for Change {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Change, D::Error> {
-        d.deserialize_map(RecordVisitor)
+        d.deserialize_map(RecordVisitor(&mut Names::default()))
     }
 }
 
-struct RecordVisitor;
+struct RecordVisitor<'n>(&'n mut Names);
 
-impl<'de> Visitor<'de> for RecordVisitor {
+impl<'de> DeserializeSeed<'de> for RecordVisitor<'_> {
+    type Value = Change;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Change, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordVisitor<'_> {
     type Value = Change;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a change record object")
@@ -1287,10 +1315,10 @@ impl<'de> Visitor<'de> for RecordVisitor {
                     decode_dn(&m.next_value::<Str<'de>>()?.0)
                 })?,
                 "attributes" => field(&mut map, &mut f.attributes, "attributes", |m| {
-                    m.next_value_seed(AttributesSeed)
+                    m.next_value_seed(AttributesSeed(&mut *self.0))
                 })?,
                 "changes" => field(&mut map, &mut f.changes, "changes", |m| {
-                    m.next_value_seed(ChangesSeed)
+                    m.next_value_seed(ChangesSeed(&mut *self.0))
                 })?,
                 "passwordHash" => field(&mut map, &mut f.password_hash, "passwordHash", |m| {
                     // Never repeat what the input held here.
@@ -1431,9 +1459,10 @@ impl<'de> Visitor<'de> for RecordsSeed {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Change>, A::Error> {
         let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        let mut names = Names::default();
         loop {
             let i = out.len();
-            match seq.next_element::<Change>() {
+            match seq.next_element_seed(RecordVisitor(&mut names)) {
                 Ok(Some(c)) => out.push(c),
                 Ok(None) => return Ok(out),
                 Err(e) => return Err(wrap(format_args!("[{i}]"), e)),

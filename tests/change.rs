@@ -655,8 +655,6 @@ fn duplicate_keys_and_single_records() {
             kind: "undelete".into()
         }
     );
-    let batch = format!(
-        r#"{{"v":1,"v":1,"source":"c","since":"none","watermark":"none","kind":"delta","records":[]}}"#
-    );
-    assert_eq!(err(&batch).to_string(), "v: duplicate field");
+    let batch = r#"{"v":1,"v":1,"source":"c","since":"none","watermark":"none","kind":"delta","records":[]}"#;
+    assert_eq!(err(batch).to_string(), "v: duplicate field");
 }

@@ -182,7 +182,7 @@ impl ChangeQueue {
     pub fn acknowledge(&mut self, count: usize) {
         for _ in 0..count {
             match self.records.pop_front() {
-                Some(r) => self.bytes -= r.len(),
+                Some(r) => self.bytes = self.bytes.saturating_sub(r.len()),
                 None => break,
             }
         }

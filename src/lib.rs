@@ -15,12 +15,14 @@
 //! - [`object`]: source objects, values, case-insensitive attribute names,
 //!   resolved attribute slots;
 //! - [`dn`]: RFC 4514 distinguished names;
-//! - [`anchor`]: GUIDs, ImmutableIds and source anchors.
+//! - [`anchor`]: GUIDs, ImmutableIds and source anchors;
+//! - [`ldif`]: an RFC 2849 LDIF reader (streaming records, entries as source objects).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod anchor;
 pub mod dn;
+pub mod ldif;
 pub mod object;
 
 #[doc = include_str!("../README.md")]

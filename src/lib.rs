@@ -33,7 +33,8 @@
 //!   `DirectoryTarget` trait;
 //! - [`log`]: provisioning log entries;
 //! - [`memory`]: in-memory Active Directory and Entra-like directories;
-//! - [`graph`]: Microsoft Graph requests for target operations.
+//! - [`graph`]: Microsoft Graph requests for target operations;
+//! - [`ldif`]: an RFC 2849 LDIF reader.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -46,6 +47,7 @@ pub mod dn;
 pub mod engine;
 pub mod expr;
 pub mod graph;
+pub mod ldif;
 pub mod limits;
 pub mod log;
 pub mod mapping;

@@ -200,8 +200,7 @@ impl GraphRequest {
             .map(|s| if s == reference { encoded.as_str() } else { s })
             .collect::<Vec<_>>()
             .join("/");
-        if let Some(Json::String(target)) =
-            self.body.as_mut().and_then(|b| b.get_mut("@odata.id"))
+        if let Some(Json::String(target)) = self.body.as_mut().and_then(|b| b.get_mut("@odata.id"))
         {
             if let Some(prefix) = target.strip_suffix(&reference) {
                 *target = format!("{prefix}{encoded}");
@@ -276,7 +275,9 @@ pub struct Rendered {
 #[non_exhaustive]
 pub enum GraphError {
     /// A value of the wrong type for the property.
-    #[error("{op}: attribute {attribute}: graph property {property} needs {expected}, found {found}")]
+    #[error(
+        "{op}: attribute {attribute}: graph property {property} needs {expected}, found {found}"
+    )]
     ValueType {
         /// The op.
         op: OpId,
@@ -290,7 +291,9 @@ pub enum GraphError {
         found: &'static str,
     },
     /// Several values for a single-valued property.
-    #[error("{op}: attribute {attribute}: graph property {property} takes one value, found {count}")]
+    #[error(
+        "{op}: attribute {attribute}: graph property {property} takes one value, found {count}"
+    )]
     MultiValued {
         /// The op.
         op: OpId,
@@ -353,7 +356,12 @@ const TABLE: &[(&str, &str, Shape, u8)] = &[
     ("MailEnabled", "mailEnabled", Shape::Bool, GROUP),
     ("SecurityEnabled", "securityEnabled", Shape::Bool, GROUP),
     ("Mobile", "mobilePhone", Shape::Text, USER),
-    ("PhysicalDeliveryOfficeName", "officeLocation", Shape::Text, USER),
+    (
+        "PhysicalDeliveryOfficeName",
+        "officeLocation",
+        Shape::Text,
+        USER,
+    ),
     ("PostalCode", "postalCode", Shape::Text, USER),
     ("State", "state", Shape::Text, USER),
     ("StreetAddress", "streetAddress", Shape::Text, USER),
@@ -365,10 +373,30 @@ const TABLE: &[(&str, &str, Shape, u8)] = &[
     ("UsageLocation", "usageLocation", Shape::Text, USER),
     ("UserPrincipalName", "userPrincipalName", Shape::Text, USER),
     ("SourceAnchor", "onPremisesImmutableId", Shape::Text, USER),
-    ("onPremisesSamAccountName", "onPremisesSamAccountName", Shape::Text, USER | GROUP),
-    ("OnPremiseSecurityIdentifier", "onPremisesSecurityIdentifier", Shape::Text, USER | GROUP),
-    ("onPremisesDistinguishedName", "onPremisesDistinguishedName", Shape::Text, USER),
-    ("onPremisesUserPrincipalName", "onPremisesUserPrincipalName", Shape::Text, USER),
+    (
+        "onPremisesSamAccountName",
+        "onPremisesSamAccountName",
+        Shape::Text,
+        USER | GROUP,
+    ),
+    (
+        "OnPremiseSecurityIdentifier",
+        "onPremisesSecurityIdentifier",
+        Shape::Text,
+        USER | GROUP,
+    ),
+    (
+        "onPremisesDistinguishedName",
+        "onPremisesDistinguishedName",
+        Shape::Text,
+        USER,
+    ),
+    (
+        "onPremisesUserPrincipalName",
+        "onPremisesUserPrincipalName",
+        Shape::Text,
+        USER,
+    ),
     ("dnsDomainName", "onPremisesDomainName", Shape::Text, USER),
 ];
 

@@ -58,8 +58,14 @@ fn create_user_maps_the_provisioning_schema() {
         action: Action::Create {
             anchor: guid.immutable_id(),
             attributes: vec![
-                (AttrName::new("UserPrincipalName"), vals(&["ann@contoso.com"])),
-                (AttrName::new("accountenabled"), Values::from_iter([Value::Bool(false)])),
+                (
+                    AttrName::new("UserPrincipalName"),
+                    vals(&["ann@contoso.com"]),
+                ),
+                (
+                    AttrName::new("accountenabled"),
+                    Values::from_iter([Value::Bool(false)]),
+                ),
                 (AttrName::new("DisplayName"), vals(&["Ann Lee"])),
                 (AttrName::new("Alias"), vals(&["ann"])),
                 (AttrName::new("TelephoneNumber"), vals(&["+1 555 0100"])),
@@ -100,14 +106,27 @@ fn create_user_maps_the_provisioning_schema() {
             "jobTitle": "Engineer"
         })
     );
-    let skipped: Vec<&str> = r.not_rendered.iter().map(|n| n.attribute.as_str()).collect();
+    let skipped: Vec<&str> = r
+        .not_rendered
+        .iter()
+        .map(|n| n.attribute.as_str())
+        .collect();
     assert_eq!(skipped, vec!["MSExchMailboxGuid", "Manager"]);
-    assert!(r.not_rendered.iter().all(|n| n.op == OpId(7) && !n.reason.is_empty()));
+    assert!(
+        r.not_rendered
+            .iter()
+            .all(|n| n.op == OpId(7) && !n.reason.is_empty())
+    );
 }
 
 #[test]
 fn create_group_and_contact_carry_odata_type() {
-    let g = render(&create(1, ObjectKind::Group, vec![("DisplayName", vals(&["Sales"]))])).unwrap();
+    let g = render(&create(
+        1,
+        ObjectKind::Group,
+        vec![("DisplayName", vals(&["Sales"]))],
+    ))
+    .unwrap();
     assert_eq!(g.request.url, "/groups");
     assert_eq!(
         g.request.body.unwrap(),
@@ -137,7 +156,10 @@ fn create_group_and_contact_carry_odata_type() {
     let c = render(&create(
         3,
         ObjectKind::Contact,
-        vec![("Mail", vals(&["v@fabrikam.com"])), ("City", vals(&["Oslo"]))],
+        vec![
+            ("Mail", vals(&["v@fabrikam.com"])),
+            ("City", vals(&["Oslo"])),
+        ],
     ))
     .unwrap();
     assert_eq!(c.request.url, "/contacts");
@@ -146,7 +168,11 @@ fn create_group_and_contact_carry_odata_type() {
         json!({"@odata.type": "#microsoft.graph.orgContact", "mail": "v@fabrikam.com"})
     );
     // City has no orgContact property; the anchor neither.
-    let skipped: Vec<&str> = c.not_rendered.iter().map(|n| n.attribute.as_str()).collect();
+    let skipped: Vec<&str> = c
+        .not_rendered
+        .iter()
+        .map(|n| n.attribute.as_str())
+        .collect();
     assert_eq!(skipped, vec!["SourceAnchor", "City"]);
 }
 
@@ -213,7 +239,10 @@ fn stamp_anchor_patches_the_immutable_id() {
         },
     ))
     .unwrap();
-    assert_eq!((r.request.method, r.request.url.as_str()), (Method::Patch, "/users/u1"));
+    assert_eq!(
+        (r.request.method, r.request.url.as_str()),
+        (Method::Patch, "/users/u1")
+    );
     assert_eq!(
         r.request.body.unwrap(),
         json!({"onPremisesImmutableId": anchor.to_string(), "displayName": "Ann"})
@@ -230,7 +259,10 @@ fn delete_and_restore() {
         },
     ))
     .unwrap();
-    assert_eq!((d.request.method, d.request.url.as_str()), (Method::Delete, "/groups/g1"));
+    assert_eq!(
+        (d.request.method, d.request.url.as_str()),
+        (Method::Delete, "/groups/g1")
+    );
     assert!(d.request.body.is_none());
     assert!(d.request.headers.is_empty());
     let r = render(&op(
@@ -309,7 +341,11 @@ fn member_refs() {
 fn password_hash_appears_only_in_its_own_body() {
     let canary = "CANARY-pw-hash-3f9a";
     let ops = vec![
-        create(1, ObjectKind::User, vec![("UserPrincipalName", vals(&["a@contoso.com"]))]),
+        create(
+            1,
+            ObjectKind::User,
+            vec![("UserPrincipalName", vals(&["a@contoso.com"]))],
+        ),
         op(
             2,
             ObjectKind::User,
@@ -370,14 +406,24 @@ fn password_hash_appears_only_in_its_own_body() {
         )],
     ))
     .unwrap_err();
-    assert!(matches!(e, GraphError::ValueType { found: "secret", .. }));
+    assert!(matches!(
+        e,
+        GraphError::ValueType {
+            found: "secret",
+            ..
+        }
+    ));
     assert!(!e.to_string().contains(canary));
 }
 
 #[test]
 fn bad_values_are_typed_errors() {
-    let e = render(&create(1, ObjectKind::User, vec![("DisplayName", vals(&["a", "b"]))]))
-        .unwrap_err();
+    let e = render(&create(
+        1,
+        ObjectKind::User,
+        vec![("DisplayName", vals(&["a", "b"]))],
+    ))
+    .unwrap_err();
     assert_eq!(
         e,
         GraphError::MultiValued {
@@ -391,8 +437,12 @@ fn bad_values_are_typed_errors() {
         e.to_string(),
         "op#1: attribute DisplayName: graph property displayName takes one value, found 2"
     );
-    let e = render(&create(2, ObjectKind::User, vec![("AccountEnabled", vals(&["yes"]))]))
-        .unwrap_err();
+    let e = render(&create(
+        2,
+        ObjectKind::User,
+        vec![("AccountEnabled", vals(&["yes"]))],
+    ))
+    .unwrap_err();
     assert!(matches!(
         e,
         GraphError::ValueType {
@@ -428,7 +478,11 @@ fn batches_hold_at_most_twenty_and_keep_dependencies_together() {
             )
         })
         .collect();
-    ops.push(create(20, ObjectKind::Group, vec![("DisplayName", vals(&["G"]))]));
+    ops.push(create(
+        20,
+        ObjectKind::Group,
+        vec![("DisplayName", vals(&["G"]))],
+    ));
     for i in 21..=22 {
         ops.push(op(
             i,
@@ -449,12 +503,20 @@ fn batches_hold_at_most_twenty_and_keep_dependencies_together() {
         .flat_map(|b| b.requests.iter().map(|r| r.id.clone()))
         .collect();
     assert_eq!(ids, (1..=22).map(|i| i.to_string()).collect::<Vec<_>>());
-    assert!(plan.batches.iter().all(|b| b.requests.len() <= MAX_BATCH_REQUESTS));
+    assert!(
+        plan.batches
+            .iter()
+            .all(|b| b.requests.len() <= MAX_BATCH_REQUESTS)
+    );
 }
 
 #[test]
 fn an_overlong_chain_is_split_with_external_refs() {
-    let mut ops = vec![create(1, ObjectKind::Group, vec![("DisplayName", vals(&["G"]))])];
+    let mut ops = vec![create(
+        1,
+        ObjectKind::Group,
+        vec![("DisplayName", vals(&["G"]))],
+    )];
     for i in 2..=25 {
         ops.push(op(
             i,
@@ -483,7 +545,11 @@ fn an_overlong_chain_is_split_with_external_refs() {
 #[test]
 fn a_bad_op_fails_alone() {
     let ops = vec![
-        create(1, ObjectKind::User, vec![("DisplayName", vals(&["a", "b"]))]),
+        create(
+            1,
+            ObjectKind::User,
+            vec![("DisplayName", vals(&["a", "b"]))],
+        ),
         op(
             2,
             ObjectKind::User,
@@ -510,7 +576,11 @@ fn a_bad_op_fails_alone() {
 #[test]
 fn batch_wire_form_round_trips() {
     let ops = vec![
-        create(1, ObjectKind::User, vec![("UserPrincipalName", vals(&["a@contoso.com"]))]),
+        create(
+            1,
+            ObjectKind::User,
+            vec![("UserPrincipalName", vals(&["a@contoso.com"]))],
+        ),
         op(
             2,
             ObjectKind::User,

@@ -98,7 +98,10 @@ fn create_stores_anchor_and_attributes_and_lookups_find_it() {
         ObjectKind::User,
         &[
             ("UserPrincipalName", &["Ann@Contoso.com"]),
-            ("ProxyAddresses", &["SMTP:ann@contoso.com", "smtp:a@contoso.com"]),
+            (
+                "ProxyAddresses",
+                &["SMTP:ann@contoso.com", "smtp:a@contoso.com"],
+            ),
             ("DisplayName", &["Ann"]),
         ],
     )
@@ -110,21 +113,41 @@ fn create_stores_anchor_and_attributes_and_lookups_find_it() {
     assert_eq!(t.find_by_immutable_id(&anchor).unwrap().id, id);
     let by_upn = t.find_by_upn("ann@CONTOSO.com").unwrap();
     assert_eq!(by_upn.id, id);
-    assert_eq!(by_upn.user_principal_name.as_deref(), Some("Ann@Contoso.com"));
+    assert_eq!(
+        by_upn.user_principal_name.as_deref(),
+        Some("Ann@Contoso.com")
+    );
     assert_eq!(by_upn.primary_smtp(), Some("ann@contoso.com"));
     assert_eq!(t.find_by_proxy_address("A@contoso.COM").unwrap().id, id);
-    assert_eq!(t.find_by_proxy_address("smtp:ann@contoso.com").unwrap().id, id);
+    assert_eq!(
+        t.find_by_proxy_address("smtp:ann@contoso.com").unwrap().id,
+        id
+    );
     assert!(t.find_by_proxy_address("nobody@contoso.com").is_none());
     assert_eq!(t.attribute(&id, "displayname"), &[Value::str("Ann")]);
-    assert!(t.attribute(&TargetId::new("u-999999"), "displayName").is_empty());
+    assert!(
+        t.attribute(&TargetId::new("u-999999"), "displayName")
+            .is_empty()
+    );
 }
 
 #[test]
 fn duplicate_immutable_id_is_a_duplicate_value_error() {
     let mut t = tenant();
-    create(&mut t, 1, ObjectKind::User, &[("UserPrincipalName", &["a@contoso.com"])]).unwrap();
-    let e = create(&mut t, 1, ObjectKind::User, &[("UserPrincipalName", &["b@contoso.com"])])
-        .unwrap_err();
+    create(
+        &mut t,
+        1,
+        ObjectKind::User,
+        &[("UserPrincipalName", &["a@contoso.com"])],
+    )
+    .unwrap();
+    let e = create(
+        &mut t,
+        1,
+        ObjectKind::User,
+        &[("UserPrincipalName", &["b@contoso.com"])],
+    )
+    .unwrap_err();
     assert_eq!(e.kind, TargetErrorKind::DuplicateValue);
     assert!(e.message.contains("onPremisesImmutableId"), "{e}");
     assert!(t.find_by_upn("b@contoso.com").is_none());
@@ -136,7 +159,13 @@ fn ids_count_per_kind() {
     let g = created_id(create(&mut t, 1, ObjectKind::Group, &[("DisplayName", &["G"])]).unwrap());
     let c = created_id(create(&mut t, 2, ObjectKind::Contact, &[("DisplayName", &["C"])]).unwrap());
     let u = created_id(
-        create(&mut t, 3, ObjectKind::User, &[("UserPrincipalName", &["u@contoso.com"])]).unwrap(),
+        create(
+            &mut t,
+            3,
+            ObjectKind::User,
+            &[("UserPrincipalName", &["u@contoso.com"])],
+        )
+        .unwrap(),
     );
     assert_eq!(
         [g.as_str(), c.as_str(), u.as_str()],
@@ -152,8 +181,13 @@ fn ids_count_per_kind() {
 fn duplicate_upn_gets_a_placeholder_and_is_recorded() {
     let mut t = tenant();
     let cloud = t.seed_user("ann@contoso.com").unwrap();
-    let a = create(&mut t, 1, ObjectKind::User, &[("UserPrincipalName", &["Ann@contoso.com"])])
-        .unwrap();
+    let a = create(
+        &mut t,
+        1,
+        ObjectKind::User,
+        &[("UserPrincipalName", &["Ann@contoso.com"])],
+    )
+    .unwrap();
     assert_eq!(a.quarantined.len(), 1);
     let q = &a.quarantined[0];
     assert_eq!(q.category, "PropertyConflict");
@@ -207,8 +241,13 @@ fn duplicate_proxy_address_is_dropped_and_recorded() {
 fn quarantined_values_come_back_once_the_conflict_is_gone() {
     let mut t = tenant();
     let cloud = t.seed_user("ann@contoso.com").unwrap();
-    t.apply(&update_op(90, &cloud, "ProxyAddresses", &["SMTP:ann@contoso.com"]))
-        .unwrap();
+    t.apply(&update_op(
+        90,
+        &cloud,
+        "ProxyAddresses",
+        &["SMTP:ann@contoso.com"],
+    ))
+    .unwrap();
     let id = created_id(
         create(
             &mut t,
@@ -222,20 +261,39 @@ fn quarantined_values_come_back_once_the_conflict_is_gone() {
         .unwrap(),
     );
     assert_eq!(t.get(&id).unwrap().provisioning_errors.len(), 2);
-    let placeholder = t.get(&id).unwrap().user_principal_name().unwrap().to_owned();
+    let placeholder = t
+        .get(&id)
+        .unwrap()
+        .user_principal_name()
+        .unwrap()
+        .to_owned();
     // An unrelated update while the conflict lasts keeps the same placeholder.
-    let a = t.apply(&update_op(2, &id, "DisplayName", &["Ann"])).unwrap();
-    assert_eq!(a.quarantined.len(), 2);
-    assert_eq!(t.get(&id).unwrap().user_principal_name(), Some(placeholder.as_str()));
-    // The cloud user gives the values up.
-    t.apply(&update_op(91, &cloud, "UserPrincipalName", &["ann.old@contoso.com"]))
+    let a = t
+        .apply(&update_op(2, &id, "DisplayName", &["Ann"]))
         .unwrap();
-    t.apply(&update_op(92, &cloud, "ProxyAddresses", &[])).unwrap();
+    assert_eq!(a.quarantined.len(), 2);
+    assert_eq!(
+        t.get(&id).unwrap().user_principal_name(),
+        Some(placeholder.as_str())
+    );
+    // The cloud user gives the values up.
+    t.apply(&update_op(
+        91,
+        &cloud,
+        "UserPrincipalName",
+        &["ann.old@contoso.com"],
+    ))
+    .unwrap();
+    t.apply(&update_op(92, &cloud, "ProxyAddresses", &[]))
+        .unwrap();
     // Entra's background pass restores them.
     assert_eq!(t.resolve_conflicts(), vec![id.clone()]);
     let obj = t.get(&id).unwrap();
     assert_eq!(obj.user_principal_name(), Some("ann@contoso.com"));
-    assert_eq!(obj.proxy_addresses(), vec!["SMTP:ann@contoso.com".to_owned()]);
+    assert_eq!(
+        obj.proxy_addresses(),
+        vec!["SMTP:ann@contoso.com".to_owned()]
+    );
     assert!(obj.provisioning_errors.is_empty());
     assert_eq!(t.find_by_upn("ann@contoso.com").unwrap().id, id);
     assert!(t.find_by_upn(&placeholder).is_none());
@@ -246,18 +304,33 @@ fn next_update_restores_after_hard_delete_of_the_holder() {
     let mut t = tenant();
     let cloud = t.seed_user("ann@contoso.com").unwrap();
     let id = created_id(
-        create(&mut t, 1, ObjectKind::User, &[("UserPrincipalName", &["ann@contoso.com"])])
-            .unwrap(),
+        create(
+            &mut t,
+            1,
+            ObjectKind::User,
+            &[("UserPrincipalName", &["ann@contoso.com"])],
+        )
+        .unwrap(),
     );
     // Soft-deleted objects keep their values, as in Entra.
-    t.apply(&op(2, 2, ObjectKind::User, Action::Delete { target: cloud.clone() }))
-        .unwrap();
+    t.apply(&op(
+        2,
+        2,
+        ObjectKind::User,
+        Action::Delete {
+            target: cloud.clone(),
+        },
+    ))
+    .unwrap();
     let a = t.apply(&update_op(3, &id, "DisplayName", &["x"])).unwrap();
     assert_eq!(a.quarantined.len(), 1);
     assert!(t.hard_delete(&cloud));
     let a = t.apply(&update_op(4, &id, "DisplayName", &["y"])).unwrap();
     assert!(a.quarantined.is_empty());
-    assert_eq!(t.get(&id).unwrap().user_principal_name(), Some("ann@contoso.com"));
+    assert_eq!(
+        t.get(&id).unwrap().user_principal_name(),
+        Some("ann@contoso.com")
+    );
 }
 
 #[test]
@@ -277,7 +350,10 @@ fn secondary_smtp_against_a_group_primary_is_a_plain_error() {
         ObjectKind::User,
         &[
             ("UserPrincipalName", &["bob@contoso.com"]),
-            ("ProxyAddresses", &["SMTP:bob@contoso.com", "smtp:sales@contoso.com"]),
+            (
+                "ProxyAddresses",
+                &["SMTP:bob@contoso.com", "smtp:sales@contoso.com"],
+            ),
         ],
     )
     .unwrap_err();
@@ -311,8 +387,13 @@ fn resiliency_off_fails_duplicates() {
     let mut t = tenant();
     t.set_duplicate_attribute_resiliency(false);
     t.seed_user("ann@contoso.com").unwrap();
-    let e = create(&mut t, 1, ObjectKind::User, &[("UserPrincipalName", &["ANN@contoso.com"])])
-        .unwrap_err();
+    let e = create(
+        &mut t,
+        1,
+        ObjectKind::User,
+        &[("UserPrincipalName", &["ANN@contoso.com"])],
+    )
+    .unwrap_err();
     assert_eq!(e.kind, TargetErrorKind::DuplicateValue);
 }
 
@@ -334,10 +415,19 @@ fn placeholders_are_deterministic_and_unique() {
         (1..=5)
             .map(|n| {
                 let id = created_id(
-                    create(&mut t, n, ObjectKind::User, &[("UserPrincipalName", &["ann@contoso.com"])])
-                        .unwrap(),
+                    create(
+                        &mut t,
+                        n,
+                        ObjectKind::User,
+                        &[("UserPrincipalName", &["ann@contoso.com"])],
+                    )
+                    .unwrap(),
                 );
-                t.get(&id).unwrap().user_principal_name().unwrap().to_owned()
+                t.get(&id)
+                    .unwrap()
+                    .user_principal_name()
+                    .unwrap()
+                    .to_owned()
             })
             .collect::<Vec<_>>()
     };
@@ -360,7 +450,10 @@ fn unverified_suffix_becomes_alias_at_initial_domain() {
             &mut t,
             1,
             ObjectKind::User,
-            &[("UserPrincipalName", &["ann@corp.local"]), ("MailNickname", &["annl"])],
+            &[
+                ("UserPrincipalName", &["ann@corp.local"]),
+                ("MailNickname", &["annl"]),
+            ],
         )
         .unwrap(),
     );
@@ -373,7 +466,10 @@ fn unverified_suffix_becomes_alias_at_initial_domain() {
             &mut t,
             2,
             ObjectKind::User,
-            &[("UserPrincipalName", &["bob@corp.local"]), ("Alias", &["bobby"])],
+            &[
+                ("UserPrincipalName", &["bob@corp.local"]),
+                ("Alias", &["bobby"]),
+            ],
         )
         .unwrap(),
     );
@@ -383,7 +479,13 @@ fn unverified_suffix_becomes_alias_at_initial_domain() {
     );
     // No alias: the UPN's own prefix.
     let id = created_id(
-        create(&mut t, 3, ObjectKind::User, &[("UserPrincipalName", &["cy@corp.local"])]).unwrap(),
+        create(
+            &mut t,
+            3,
+            ObjectKind::User,
+            &[("UserPrincipalName", &["cy@corp.local"])],
+        )
+        .unwrap(),
     );
     assert_eq!(
         t.get(&id).unwrap().user_principal_name(),
@@ -392,7 +494,10 @@ fn unverified_suffix_becomes_alias_at_initial_domain() {
     // Verifying the domain later: the next update takes the real UPN.
     t.add_verified_domain("CORP.local");
     t.apply(&update_op(4, &id, "DisplayName", &["Cy"])).unwrap();
-    assert_eq!(t.get(&id).unwrap().user_principal_name(), Some("cy@corp.local"));
+    assert_eq!(
+        t.get(&id).unwrap().user_principal_name(),
+        Some("cy@corp.local")
+    );
 }
 
 #[test]
@@ -403,26 +508,41 @@ fn rewritten_upn_that_collides_gets_a_placeholder() {
         &mut t,
         1,
         ObjectKind::User,
-        &[("UserPrincipalName", &["ann@corp.local"]), ("MailNickname", &["annl"])],
+        &[
+            ("UserPrincipalName", &["ann@corp.local"]),
+            ("MailNickname", &["annl"]),
+        ],
     )
     .unwrap();
     assert_eq!(a.quarantined[0].value, "annl@contoso.onmicrosoft.com");
     let id = created_id(a);
-    assert!(is_placeholder(t.get(&id).unwrap().user_principal_name().unwrap(), "annl"));
+    assert!(is_placeholder(
+        t.get(&id).unwrap().user_principal_name().unwrap(),
+        "annl"
+    ));
 }
 
 #[test]
 fn malformed_upn_and_proxy_are_attribute_format_errors() {
     let mut t = tenant();
     for bad in ["no-at-sign", "@contoso.com", "ann@"] {
-        let e = create(&mut t, 1, ObjectKind::User, &[("UserPrincipalName", &[bad])]).unwrap_err();
+        let e = create(
+            &mut t,
+            1,
+            ObjectKind::User,
+            &[("UserPrincipalName", &[bad])],
+        )
+        .unwrap_err();
         assert_eq!(e.kind, TargetErrorKind::AttributeFormat, "{bad}");
     }
     let e = create(
         &mut t,
         1,
         ObjectKind::User,
-        &[("UserPrincipalName", &["a@contoso.com"]), ("ProxyAddresses", &["nocolon"])],
+        &[
+            ("UserPrincipalName", &["a@contoso.com"]),
+            ("ProxyAddresses", &["nocolon"]),
+        ],
     )
     .unwrap_err();
     assert_eq!(e.kind, TargetErrorKind::AttributeFormat);
@@ -435,37 +555,64 @@ fn soft_delete_restore_and_purge() {
     let mut t = tenant();
     t.set_time(Timestamp::from_secs(1_000));
     let id = created_id(
-        create(&mut t, 1, ObjectKind::User, &[("UserPrincipalName", &["ann@contoso.com"])])
-            .unwrap(),
+        create(
+            &mut t,
+            1,
+            ObjectKind::User,
+            &[("UserPrincipalName", &["ann@contoso.com"])],
+        )
+        .unwrap(),
     );
-    let del = op(2, 1, ObjectKind::User, Action::Delete { target: id.clone() });
+    let del = op(
+        2,
+        1,
+        ObjectKind::User,
+        Action::Delete { target: id.clone() },
+    );
     t.apply(&del).unwrap();
     let obj = t.get(&id).unwrap();
     assert!(obj.deleted);
     assert_eq!(obj.deleted_at, Some(Timestamp::from_secs(1_000)));
     assert_eq!(t.live().count(), 0);
     // Lookups still find it, flagged deleted (the engine restores it).
-    let found = t.find_by_immutable_id(&Guid::from_u128(1).immutable_id()).unwrap();
+    let found = t
+        .find_by_immutable_id(&Guid::from_u128(1).immutable_id())
+        .unwrap();
     assert!(found.deleted);
     assert!(t.find_by_upn("ann@contoso.com").unwrap().deleted);
     // A deleted object cannot be updated; deleting again is harmless.
     assert_eq!(
-        t.apply(&update_op(3, &id, "DisplayName", &["x"])).unwrap_err().kind,
+        t.apply(&update_op(3, &id, "DisplayName", &["x"]))
+            .unwrap_err()
+            .kind,
         TargetErrorKind::NotFound
     );
     t.apply(&del).unwrap();
-    t.apply(&op(4, 1, ObjectKind::User, Action::Restore { target: id.clone() }))
-        .unwrap();
+    t.apply(&op(
+        4,
+        1,
+        ObjectKind::User,
+        Action::Restore { target: id.clone() },
+    ))
+    .unwrap();
     assert!(!t.get(&id).unwrap().deleted);
     assert!(t.get(&id).unwrap().deleted_at.is_none());
     // Restoring a live object is idempotent.
-    t.apply(&op(5, 1, ObjectKind::User, Action::Restore { target: id.clone() }))
-        .unwrap();
+    t.apply(&op(
+        5,
+        1,
+        ObjectKind::User,
+        Action::Restore { target: id.clone() },
+    ))
+    .unwrap();
     // Purge: only after 30 days.
     t.set_time(Timestamp::from_secs(2_000));
     t.apply(&del).unwrap();
     let day = 24 * 3600;
-    assert!(t.purge_deleted(Timestamp::from_secs(2_000 + 30 * day - 1)).is_empty());
+    assert!(
+        t.purge_deleted(Timestamp::from_secs(2_000 + 30 * day - 1))
+            .is_empty()
+    );
     assert_eq!(
         t.purge_deleted(Timestamp::from_secs(2_000 + 30 * day)),
         vec![id.clone()]
@@ -473,14 +620,24 @@ fn soft_delete_restore_and_purge() {
     assert!(t.get(&id).is_none());
     assert!(t.find_by_upn("ann@contoso.com").is_none());
     assert_eq!(
-        t.apply(&op(6, 1, ObjectKind::User, Action::Restore { target: id.clone() }))
-            .unwrap_err()
-            .kind,
+        t.apply(&op(
+            6,
+            1,
+            ObjectKind::User,
+            Action::Restore { target: id.clone() }
+        ))
+        .unwrap_err()
+        .kind,
         TargetErrorKind::NotFound
     );
     // The anchor and UPN are free again.
-    let a = create(&mut t, 1, ObjectKind::User, &[("UserPrincipalName", &["ann@contoso.com"])])
-        .unwrap();
+    let a = create(
+        &mut t,
+        1,
+        ObjectKind::User,
+        &[("UserPrincipalName", &["ann@contoso.com"])],
+    )
+    .unwrap();
     assert!(a.quarantined.is_empty());
 }
 
@@ -491,7 +648,11 @@ fn memberships_are_idempotent_and_checked() {
     let mut t = tenant();
     let plan = vec![
         create_op(1, ObjectKind::Group, &[("DisplayName", &["Sales"])]),
-        create_op(2, ObjectKind::User, &[("UserPrincipalName", &["a@contoso.com"])]),
+        create_op(
+            2,
+            ObjectKind::User,
+            &[("UserPrincipalName", &["a@contoso.com"])],
+        ),
         op(
             3,
             1,
@@ -542,19 +703,35 @@ fn memberships_are_idempotent_and_checked() {
             },
         )
     };
-    assert_eq!(t.apply(&bad("g-000001", "u-000404")).unwrap_err().kind, TargetErrorKind::NotFound);
-    assert_eq!(t.apply(&bad("g-000404", "u-000001")).unwrap_err().kind, TargetErrorKind::NotFound);
+    assert_eq!(
+        t.apply(&bad("g-000001", "u-000404")).unwrap_err().kind,
+        TargetErrorKind::NotFound
+    );
+    assert_eq!(
+        t.apply(&bad("g-000404", "u-000001")).unwrap_err().kind,
+        TargetErrorKind::NotFound
+    );
     assert_eq!(
         t.apply(&bad("u-000001", "g-000001")).unwrap_err().kind,
         TargetErrorKind::AttributeFormat
     );
     // A soft-deleted member is kept but not listed.
     t.apply(&add).unwrap();
-    t.apply(&op(7, 2, ObjectKind::User, Action::Delete { target: u.clone() }))
-        .unwrap();
+    t.apply(&op(
+        7,
+        2,
+        ObjectKind::User,
+        Action::Delete { target: u.clone() },
+    ))
+    .unwrap();
     assert!(t.members(&g).is_empty());
-    t.apply(&op(8, 2, ObjectKind::User, Action::Restore { target: u.clone() }))
-        .unwrap();
+    t.apply(&op(
+        8,
+        2,
+        ObjectKind::User,
+        Action::Restore { target: u.clone() },
+    ))
+    .unwrap();
     assert_eq!(t.members(&g), vec![u]);
 }
 
@@ -639,7 +816,13 @@ fn stamp_anchor_on_a_cloud_object() {
 fn password_hash_is_counted_never_kept() {
     let mut t = tenant();
     let id = created_id(
-        create(&mut t, 1, ObjectKind::User, &[("UserPrincipalName", &["a@contoso.com"])]).unwrap(),
+        create(
+            &mut t,
+            1,
+            ObjectKind::User,
+            &[("UserPrincipalName", &["a@contoso.com"])],
+        )
+        .unwrap(),
     );
     let set = |n: u64, hash: &[u8]| {
         op(
@@ -682,7 +865,10 @@ fn password_hash_is_counted_never_kept() {
 fn group_view_is_mail_enabled_by_flag_or_primary_smtp() {
     let mut t = tenant();
     let plain = t
-        .seed(ObjectKind::Group, Attributes::new().with("DisplayName", [Value::str("A")]))
+        .seed(
+            ObjectKind::Group,
+            Attributes::new().with("DisplayName", [Value::str("A")]),
+        )
         .unwrap();
     let mail = t
         .seed(
@@ -721,22 +907,44 @@ fn fault_injection_and_log() {
     let log = t.log();
     assert_eq!(log.len(), 3);
     assert!(log[0].injected && log[1].injected && !log[2].injected);
-    assert_eq!(log[0].outcome.as_ref().unwrap_err().kind, TargetErrorKind::Transient);
+    assert_eq!(
+        log[0].outcome.as_ref().unwrap_err().kind,
+        TargetErrorKind::Transient
+    );
     assert_eq!(log[2].action, "create");
     let u3 = TargetId::new("u-000001");
     t.fail_on_target(u3.clone(), TargetErrorKind::Permission);
-    let e = t.apply(&update_op(10, &u3, "DisplayName", &["x"])).unwrap_err();
+    let e = t
+        .apply(&update_op(10, &u3, "DisplayName", &["x"]))
+        .unwrap_err();
     assert_eq!(e.kind, TargetErrorKind::Permission);
     assert_eq!(t.log().last().unwrap().targets, vec![u3.clone()]);
     t.fail_on_object(Guid::from_u128(7), TargetErrorKind::AttributeFormat);
-    let e = create(&mut t, 7, ObjectKind::User, &[("UserPrincipalName", &["s@contoso.com"])])
-        .unwrap_err();
+    let e = create(
+        &mut t,
+        7,
+        ObjectKind::User,
+        &[("UserPrincipalName", &["s@contoso.com"])],
+    )
+    .unwrap_err();
     assert_eq!(e.kind, TargetErrorKind::AttributeFormat);
-    create(&mut t, 8, ObjectKind::User, &[("UserPrincipalName", &["e@contoso.com"])]).unwrap();
+    create(
+        &mut t,
+        8,
+        ObjectKind::User,
+        &[("UserPrincipalName", &["e@contoso.com"])],
+    )
+    .unwrap();
     t.clear_faults();
     assert!(t.faults().is_empty());
     t.apply(&update_op(11, &u3, "DisplayName", &["x"])).unwrap();
-    create(&mut t, 7, ObjectKind::User, &[("UserPrincipalName", &["s@contoso.com"])]).unwrap();
+    create(
+        &mut t,
+        7,
+        ObjectKind::User,
+        &[("UserPrincipalName", &["s@contoso.com"])],
+    )
+    .unwrap();
     t.clear_log();
     assert!(t.log().is_empty());
 }
@@ -846,7 +1054,10 @@ fn builders_are_deterministic_and_typed() {
         o.attributes.first("userPrincipalName"),
         Some(&Value::str("ann.lee@corp.example.com"))
     );
-    assert_eq!(o.attributes.first("sAMAccountName"), Some(&Value::str("ann.lee")));
+    assert_eq!(
+        o.attributes.first("sAMAccountName"),
+        Some(&Value::str("ann.lee"))
+    );
     assert_eq!(o.attributes.first("givenName"), Some(&Value::str("Ann")));
     assert_eq!(o.attributes.first("sn"), Some(&Value::str("Lee")));
     assert_eq!(
@@ -879,14 +1090,12 @@ fn every_write_bumps_only_the_written_object() {
         Some(&Value::Int(before + 1))
     );
     assert_eq!(a.usn_changed(bob), Some(bob_usn));
-    a.set_many(
-        ann,
-        [("givenName", vals(&["A"])), ("sn", vals(&["L"]))],
-    )
-    .unwrap();
+    a.set_many(ann, [("givenName", vals(&["A"])), ("sn", vals(&["L"]))])
+        .unwrap();
     assert_eq!(a.highest_usn(), before + 2);
     assert_eq!(
-        a.set(ann, "objectGUID", [Value::bytes(&[0; 16])]).unwrap_err(),
+        a.set(ann, "objectGUID", [Value::bytes(&[0; 16])])
+            .unwrap_err(),
         AdError::ReadOnlyAttribute {
             name: "objectGUID".to_owned()
         }
@@ -907,14 +1116,18 @@ fn moves_keep_the_guid_and_rebase_children_without_usn() {
     let emea = a.add_ou(&root, "EMEA").unwrap();
     let emea_dn = a.dn_of(emea).unwrap();
     let other = a.add_user(&emea_dn, "Other").unwrap();
-    a.set(other, "manager", [Value::Dn(a.dn_of(ann).unwrap())]).unwrap();
+    a.set(other, "manager", [Value::Dn(a.dn_of(ann).unwrap())])
+        .unwrap();
     let other_usn = a.usn_changed(other).unwrap();
     let wm = a.highest_usn();
     a.move_to(sales, &emea_dn).unwrap();
     let new_ann = dn("CN=Ann,OU=Sales,OU=EMEA,DC=corp,DC=example,DC=com");
     assert_eq!(a.dn_of(ann).unwrap(), new_ann);
     assert_eq!(a.get_by_dn(&new_ann).unwrap().guid, ann);
-    assert!(a.get_by_dn(&dn("CN=Ann,OU=Sales,DC=corp,DC=example,DC=com")).is_none());
+    assert!(
+        a.get_by_dn(&dn("CN=Ann,OU=Sales,DC=corp,DC=example,DC=com"))
+            .is_none()
+    );
     assert_eq!(a.usn_changed(ann), Some(ann_usn));
     assert!(a.usn_changed(sales).unwrap() > wm);
     // A DN-valued attribute pointing into the moved subtree follows it.
@@ -924,7 +1137,10 @@ fn moves_keep_the_guid_and_rebase_children_without_usn() {
     );
     assert_eq!(a.usn_changed(other), Some(other_usn));
     let delta = a.changed_since(wm);
-    assert_eq!(delta.objects.iter().map(|o| o.guid).collect::<Vec<_>>(), vec![sales]);
+    assert_eq!(
+        delta.objects.iter().map(|o| o.guid).collect::<Vec<_>>(),
+        vec![sales]
+    );
     let _ = mgr;
     // Errors.
     let sales_now = a.dn_of(sales).unwrap();
@@ -933,7 +1149,8 @@ fn moves_keep_the_guid_and_rebase_children_without_usn() {
         AdError::MoveUnderItself { .. }
     ));
     assert!(matches!(
-        a.move_to(ann, &dn("OU=Nowhere,DC=corp,DC=example,DC=com")).unwrap_err(),
+        a.move_to(ann, &dn("OU=Nowhere,DC=corp,DC=example,DC=com"))
+            .unwrap_err(),
         AdError::NoParent { .. }
     ));
     assert!(matches!(
@@ -972,7 +1189,10 @@ fn rename_updates_name_and_member_dns_without_bumping_groups() {
     let ou = a.add_ou(&root, "Old").unwrap();
     a.rename(ou, "New").unwrap();
     assert_eq!(a.dn_of(ou).unwrap(), dn("OU=New,DC=corp,DC=example,DC=com"));
-    assert_eq!(a.get(ou).unwrap().attributes.first("ou"), Some(&Value::str("New")));
+    assert_eq!(
+        a.get(ou).unwrap().attributes.first("ou"),
+        Some(&Value::str("New"))
+    );
 }
 
 #[test]
@@ -994,7 +1214,10 @@ fn membership_changes_bump_the_group_not_the_member() {
     assert!(a.remove_member(g, ann).unwrap());
     assert!(!a.remove_member(g, ann).unwrap());
     assert!(a.get(g).unwrap().attributes.get("member").is_empty());
-    assert!(matches!(a.add_member(ann, g).unwrap_err(), AdError::NotAGroup { .. }));
+    assert!(matches!(
+        a.add_member(ann, g).unwrap_err(),
+        AdError::NotAGroup { .. }
+    ));
     assert_eq!(
         a.set(g, "member", []).unwrap_err(),
         AdError::ReadOnlyAttribute {
@@ -1010,9 +1233,13 @@ fn delete_makes_a_tombstone_and_restore_reanimates() {
     let g = a.add_group(&sales_dn, "Team").unwrap();
     a.add_member(g, ann).unwrap();
     a.set(ann, "title", [Value::str("Boss")]).unwrap();
-    a.set_consistency_guid(ann, &Guid::from_u128(77).to_ad_bytes()).unwrap();
+    a.set_consistency_guid(ann, &Guid::from_u128(77).to_ad_bytes())
+        .unwrap();
     let wm = a.highest_usn();
-    assert!(matches!(a.delete(sales).unwrap_err(), AdError::HasChildren { .. }));
+    assert!(matches!(
+        a.delete(sales).unwrap_err(),
+        AdError::HasChildren { .. }
+    ));
     a.delete(ann).unwrap();
     assert!(a.is_deleted(ann));
     let tomb = a.get(ann).unwrap();
@@ -1039,7 +1266,10 @@ fn delete_makes_a_tombstone_and_restore_reanimates() {
     let t = &delta.tombstones[0];
     assert_eq!((t.guid, t.kind), (ann, ObjectKind::User));
     assert_eq!(t.last_known_parent.as_ref(), Some(&sales_dn));
-    assert_eq!(delta.objects.iter().map(|o| o.guid).collect::<Vec<_>>(), vec![g]);
+    assert_eq!(
+        delta.objects.iter().map(|o| o.guid).collect::<Vec<_>>(),
+        vec![g]
+    );
     // Writes to a tombstone are refused.
     assert_eq!(
         a.set(ann, "title", []).unwrap_err(),
@@ -1058,7 +1288,10 @@ fn delete_makes_a_tombstone_and_restore_reanimates() {
     let delta = a.changed_since(wm);
     assert_eq!(delta.objects.len(), 1);
     assert!(delta.tombstones.is_empty());
-    assert_eq!(a.restore(ann, None).unwrap_err(), AdError::NotDeleted { guid: ann });
+    assert_eq!(
+        a.restore(ann, None).unwrap_err(),
+        AdError::NotDeleted { guid: ann }
+    );
 }
 
 #[test]
@@ -1078,11 +1311,17 @@ fn delete_subtree_deletes_leaves_first() {
     assert_eq!(a.live_objects().count(), 0);
     assert_eq!(a.changed_since(wm).tombstones.len(), 4);
     // Restoring a child before its parent fails: no parent.
-    assert!(matches!(a.restore(u1, None).unwrap_err(), AdError::NoParent { .. }));
+    assert!(matches!(
+        a.restore(u1, None).unwrap_err(),
+        AdError::NoParent { .. }
+    ));
     a.restore(sales, None).unwrap();
     a.restore(sub, None).unwrap();
     a.restore(u1, None).unwrap();
-    assert_eq!(a.dn_of(u1).unwrap(), dn("CN=U1,OU=Sub,OU=Sales,DC=corp,DC=example,DC=com"));
+    assert_eq!(
+        a.dn_of(u1).unwrap(),
+        dn("CN=U1,OU=Sub,OU=Sales,DC=corp,DC=example,DC=com")
+    );
 }
 
 #[test]
@@ -1092,12 +1331,20 @@ fn consistency_guid_set_and_clear() {
     let wm = a.highest_usn();
     a.set_consistency_guid(ann, &[1; 15]).unwrap();
     assert_eq!(
-        a.get(ann).unwrap().attributes.first("ms-ds-consistencyguid"),
+        a.get(ann)
+            .unwrap()
+            .attributes
+            .first("ms-ds-consistencyguid"),
         Some(&Value::bytes(&[1; 15]))
     );
     assert!(a.usn_changed(ann).unwrap() > wm);
     a.clear_consistency_guid(ann).unwrap();
-    assert!(!a.get(ann).unwrap().attributes.contains("mS-DS-ConsistencyGuid"));
+    assert!(
+        !a.get(ann)
+            .unwrap()
+            .attributes
+            .contains("mS-DS-ConsistencyGuid")
+    );
 }
 
 #[test]
@@ -1112,8 +1359,14 @@ fn changed_since_reports_final_state_only() {
     let delta = a.changed_since(wm);
     assert_eq!(delta.objects.len(), 1);
     assert_eq!(delta.objects[0].guid, ann);
-    assert_eq!(delta.objects[0].attributes.first("title"), Some(&Value::str("B")));
-    assert_eq!(delta.tombstones.iter().map(|t| t.guid).collect::<Vec<_>>(), vec![ghost]);
+    assert_eq!(
+        delta.objects[0].attributes.first("title"),
+        Some(&Value::str("B"))
+    );
+    assert_eq!(
+        delta.tombstones.iter().map(|t| t.guid).collect::<Vec<_>>(),
+        vec![ghost]
+    );
     assert_eq!(delta.highest_usn, a.highest_usn());
     assert!(a.changed_since(a.highest_usn()).objects.is_empty());
 }
@@ -1142,7 +1395,10 @@ fn full_read_faults() {
     let read: Vec<_> = a.full_read().collect();
     assert_eq!(read.len(), 5);
     assert!(read[..4].iter().all(Result::is_ok));
-    assert_eq!(read[4].as_ref().unwrap_err(), &AdError::ReadInterrupted { after: 4 });
+    assert_eq!(
+        read[4].as_ref().unwrap_err(),
+        &AdError::ReadInterrupted { after: 4 }
+    );
     assert_eq!(a.full_read().count(), 10);
     a.return_only_percent(50);
     let half: Vec<_> = a.full_read().collect();
@@ -1162,7 +1418,8 @@ fn add_errors() {
         AdError::AlreadyExists { .. }
     ));
     assert!(matches!(
-        a.add_user(&dn("OU=Missing,DC=corp,DC=example,DC=com"), "X").unwrap_err(),
+        a.add_user(&dn("OU=Missing,DC=corp,DC=example,DC=com"), "X")
+            .unwrap_err(),
         AdError::NoParent { .. }
     ));
     assert!(matches!(

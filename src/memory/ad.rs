@@ -336,10 +336,9 @@ impl InMemoryAd {
         let kind = ObjectKind::classify(object_classes.iter().copied());
         let mut object = SourceObject::new(guid, dn.clone(), kind);
         object.attributes = attributes;
-        object.attributes.set(
-            "objectClass",
-            object_classes.iter().map(|c| Value::str(c)),
-        );
+        object
+            .attributes
+            .set("objectClass", object_classes.iter().map(|c| Value::str(c)));
         object
             .attributes
             .set("objectGUID", [Value::bytes(&guid.to_ad_bytes())]);
@@ -577,7 +576,13 @@ impl InMemoryAd {
     pub fn add_member(&mut self, group: Guid, member: Guid) -> Result<bool, AdError> {
         let dn = self.group_and_member(group, member)?;
         let entry = self.live_mut(group)?;
-        let mut values: Values = entry.object.attributes.get("member").iter().cloned().collect();
+        let mut values: Values = entry
+            .object
+            .attributes
+            .get("member")
+            .iter()
+            .cloned()
+            .collect();
         if values.iter().any(|v| matches!(v, Value::Dn(d) if *d == dn)) {
             return Ok(false);
         }
@@ -636,7 +641,10 @@ impl InMemoryAd {
         let new_dn = self.named_child(&parent, &attr, new_name)?;
         self.relocate(guid, new_dn)?;
         let entry = self.live_mut(guid)?;
-        entry.object.attributes.set(&*attr.to_ascii_lowercase(), [Value::str(new_name)]);
+        entry
+            .object
+            .attributes
+            .set(&*attr.to_ascii_lowercase(), [Value::str(new_name)]);
         entry.object.attributes.set("name", [Value::str(new_name)]);
         Ok(())
     }
@@ -812,7 +820,10 @@ impl InMemoryAd {
         let target = match dn {
             Some(d) => d.clone(),
             None => {
-                let parent = entry.last_known_parent.clone().unwrap_or_else(|| self.nc.clone());
+                let parent = entry
+                    .last_known_parent
+                    .clone()
+                    .unwrap_or_else(|| self.nc.clone());
                 parent
                     .child(&entry.original_rdn)
                     .map_err(|e| bad_name(&entry.original_rdn, e))?
@@ -847,7 +858,10 @@ impl InMemoryAd {
             attrs.set(name.clone(), values.iter().cloned());
         }
         attrs.set("name", [Value::str(&leaf.value)]);
-        attrs.set(&*leaf.attr_type.to_ascii_lowercase(), [Value::str(&leaf.value)]);
+        attrs.set(
+            &*leaf.attr_type.to_ascii_lowercase(),
+            [Value::str(&leaf.value)],
+        );
         entry.object.attributes = attrs;
         entry.object.dn = target.clone();
         entry.deleted = false;
@@ -996,7 +1010,10 @@ fn is_maintained(name: &str) -> bool {
 fn rebase_links(attrs: &mut Attributes, from: &Dn, to: &Dn) {
     let names: Vec<_> = attrs
         .iter()
-        .filter(|(_, vs)| vs.iter().any(|v| matches!(v, Value::Dn(d) if d.is_under(from))))
+        .filter(|(_, vs)| {
+            vs.iter()
+                .any(|v| matches!(v, Value::Dn(d) if d.is_under(from)))
+        })
         .map(|(n, _)| n.clone())
         .collect();
     for name in names {
@@ -1044,7 +1061,13 @@ mod tests {
             dn.as_str(),
             format!("CN=Bob\\, Jr.\\0ADEL:{u},CN=Deleted Objects,DC=corp,DC=example,DC=com")
         );
-        let name = ad.get(u).unwrap().attributes.first("name").unwrap().to_string();
+        let name = ad
+            .get(u)
+            .unwrap()
+            .attributes
+            .first("name")
+            .unwrap()
+            .to_string();
         assert_eq!(name, format!("Bob, Jr.\nDEL:{u}"));
     }
 

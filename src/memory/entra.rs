@@ -551,8 +551,7 @@ impl InMemoryTarget {
             .collect();
         let mut changed = Vec::new();
         for id in ids {
-            let Some(before) = self.objects.get(&id).map(|o| o.provisioning_errors.clone())
-            else {
+            let Some(before) = self.objects.get(&id).map(|o| o.provisioning_errors.clone()) else {
                 continue;
             };
             if self.rewrite(&id, |_| Ok(())).is_ok()
@@ -750,7 +749,7 @@ impl InMemoryTarget {
         let resolved = self.resolve(&obj)?;
         if obj.kind == ObjectKind::User {
             obj.attributes
-                .set(UPN, resolved.upn.map(|u| Value::from(u)).into_iter());
+                .set(UPN, resolved.upn.map(Value::from));
         }
         obj.attributes
             .set(PROXY, resolved.proxies.into_iter().map(Value::from));
@@ -780,7 +779,11 @@ impl InMemoryTarget {
         }
         let id = self.next_id(kind)?;
         let requested_upn = first_text(attributes.get(UPN));
-        let requested_proxy_addresses = attributes.get(PROXY).iter().map(|v| v.to_string()).collect();
+        let requested_proxy_addresses = attributes
+            .get(PROXY)
+            .iter()
+            .map(|v| v.to_string())
+            .collect();
         let obj = CloudObject {
             id: id.clone(),
             kind,
@@ -904,7 +907,10 @@ impl InMemoryTarget {
             }
             Action::Delete { target } => {
                 let now = self.now;
-                let obj = self.objects.get_mut(target).ok_or_else(|| not_found(target))?;
+                let obj = self
+                    .objects
+                    .get_mut(target)
+                    .ok_or_else(|| not_found(target))?;
                 if !obj.deleted {
                     obj.deleted = true;
                     obj.deleted_at = Some(now);
@@ -1053,7 +1059,10 @@ mod tests {
         let g = Guid::from_u128(n);
         let mut attrs = vec![(AttrName::new("UserPrincipalName"), _values([upn]))];
         if !proxies.is_empty() {
-            attrs.push((AttrName::new("ProxyAddresses"), _values(proxies.iter().copied())));
+            attrs.push((
+                AttrName::new("ProxyAddresses"),
+                _values(proxies.iter().copied()),
+            ));
         }
         t.apply(&op(
             n as u64,
@@ -1075,7 +1084,10 @@ mod tests {
         assert_eq!(a.target_id.unwrap().as_str(), "u-000001");
         assert_eq!(b.target_id.unwrap().as_str(), "u-000002");
         let g = t
-            .seed(ObjectKind::Group, Attributes::new().with("DisplayName", [Value::str("G")]))
+            .seed(
+                ObjectKind::Group,
+                Attributes::new().with("DisplayName", [Value::str("G")]),
+            )
             .unwrap();
         assert_eq!(g.as_str(), "g-000001");
     }
@@ -1086,8 +1098,14 @@ mod tests {
             let mut t = InMemoryTarget::new("contoso.onmicrosoft.com").with_seed(seed);
             t.add_verified_domain("contoso.com");
             create_user(&mut t, 1, "ann@contoso.com", &[]);
-            let id = create_user(&mut t, 2, "ann@contoso.com", &[]).target_id.unwrap();
-            t.get(&id).unwrap().user_principal_name().unwrap().to_owned()
+            let id = create_user(&mut t, 2, "ann@contoso.com", &[])
+                .target_id
+                .unwrap();
+            t.get(&id)
+                .unwrap()
+                .user_principal_name()
+                .unwrap()
+                .to_owned()
         };
         assert_eq!(run(1), run(1));
         assert_ne!(run(1), run(2));

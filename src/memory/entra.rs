@@ -749,7 +749,7 @@ impl InMemoryTarget {
         let resolved = self.resolve(&obj)?;
         if obj.kind == ObjectKind::User {
             obj.attributes
-                .set(UPN, resolved.upn.map(|u| Value::from(u)).into_iter());
+                .set(UPN, resolved.upn.map(Value::from));
         }
         obj.attributes
             .set(PROXY, resolved.proxies.into_iter().map(Value::from));

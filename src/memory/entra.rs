@@ -748,8 +748,7 @@ impl InMemoryTarget {
     fn commit(&mut self, mut obj: CloudObject) -> Result<Vec<ProvisioningError>, TargetError> {
         let resolved = self.resolve(&obj)?;
         if obj.kind == ObjectKind::User {
-            obj.attributes
-                .set(UPN, resolved.upn.map(Value::from));
+            obj.attributes.set(UPN, resolved.upn.map(Value::from));
         }
         obj.attributes
             .set(PROXY, resolved.proxies.into_iter().map(Value::from));

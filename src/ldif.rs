@@ -645,7 +645,7 @@ pub fn to_source_object(
     for av in attributes {
         let attr_type = av.attr.attr_type();
         if av.attr.is("objectGUID") {
-            if let Some((_, _)) = guid {
+            if guid.is_some() {
                 return Err(LdifObjectError::InvalidObjectGuid {
                     line: av.line,
                     dn: dn.clone(),
@@ -1671,4 +1671,107 @@ fn scan_description(b: &[u8]) -> Result<usize, (usize, &'static str)> {
         }
     }
     Ok(i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(text: &str) -> LdifRecord {
+        let mut all = parse(text).unwrap();
+        assert_eq!(all.len(), 1, "{all:?}");
+        all.remove(0)
+    }
+
+    fn attrs(record: &LdifRecord) -> Vec<(String, LdifValue, u64)> {
+        let LdifRecord::Content(e) = record else {
+            panic!("{record:?}")
+        };
+        e.attributes
+            .iter()
+            .map(|a| (a.attr.as_str().to_owned(), a.value.clone(), a.line))
+            .collect()
+    }
+
+    #[test]
+    fn descriptions() {
+        assert_eq!(scan_description(b"cn: x"), Ok(2));
+        assert_eq!(scan_description(b"ms-DS-ConsistencyGuid:"), Ok(21));
+        assert_eq!(scan_description(b"cn;lang-ja;phonetic:"), Ok(19));
+        assert_eq!(scan_description(b"2.5.4.3:"), Ok(7));
+        assert!(scan_description(b"2.5.:").is_err());
+        assert!(scan_description(b"-cn:").is_err());
+        assert!(scan_description(b"cn;:").is_err());
+        assert!(scan_description(b"").is_err());
+    }
+
+    #[test]
+    fn empty_values_root_dn_and_bom() {
+        let r = one("\u{feff}version: 1\ndn:\ncn:\nsn::\n");
+        assert!(r.dn().is_empty());
+        assert_eq!(
+            attrs(&r),
+            [
+                ("cn".to_owned(), LdifValue::Text(String::new()), 3),
+                ("sn".to_owned(), LdifValue::Base64(Vec::new()), 4),
+            ]
+        );
+    }
+
+    #[test]
+    fn comments_fold_and_sit_anywhere() {
+        let text = "# leading comment\n folded into the comment\n\n  \n\
+                    dn: cn=a,dc=x\n# inside\n continued\ncn: a\n b\n# trailing\n";
+        let r = one(text);
+        assert_eq!(r.line(), 5);
+        assert_eq!(
+            attrs(&r),
+            [("cn".to_owned(), LdifValue::Text("ab".to_owned()), 8)]
+        );
+    }
+
+    #[test]
+    fn physical_line_limit_counts_the_line_not_its_end() {
+        let text = "dn: a=b\ncn: 1234\r\n";
+        // "cn: 1234" is 8 bytes: accepted at a limit of 8, with its CRLF
+        assert_eq!(LdifReader::with_limits(text.as_bytes(), 8, 100).count(), 1);
+        assert!(LdifReader::with_limits(text.as_bytes(), 8, 100).all(|r| r.is_ok()));
+        let e = LdifReader::with_limits(text.as_bytes(), 7, 100)
+            .find_map(Result::err)
+            .unwrap();
+        assert!(matches!(e.kind, LdifErrorKind::LineTooLong { limit: 7 }));
+        assert_eq!((e.line, e.column), (2, 8));
+    }
+
+    #[test]
+    fn errors_map_to_folded_lines() {
+        // the bad byte sits on the third physical line of one logical line
+        let e = parse("dn: cn=a,dc=x\ncn:: QUJD\n REVG\n R0*=\n").unwrap_err();
+        assert_eq!((e.line, e.column), (4, 4));
+        assert!(matches!(e.kind, LdifErrorKind::Base64 { .. }));
+    }
+
+    #[test]
+    fn folding_may_split_a_utf8_character() {
+        // "é" is C3 A9; a writer folding by bytes splits it
+        let r = one("dn: cn=a,dc=x\ncn: caf\u{e9}\n");
+        let bytes = b"dn: cn=a,dc=x\ncn: caf\xc3\n \xa9\n";
+        let folded: Vec<_> = LdifReader::new(&bytes[..])
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(folded, vec![r]);
+    }
+
+    #[test]
+    fn secret_values_are_redacted_in_debug() {
+        let text =
+            "dn: cn=a,dc=x\nchangetype: modify\nreplace: unicodePwd\nunicodePwd:: c2VjcmV0\n-\n";
+        let r = one(text);
+        let debug = format!("{r:?}");
+        assert!(
+            !debug.contains("c2VjcmV0") && !debug.contains("secret"),
+            "{debug}"
+        );
+        assert!(debug.contains("<1 redacted>"));
+    }
 }

@@ -857,7 +857,7 @@ pub enum ChangeError {
         kind: String,
     },
     /// A field that is missing, of the wrong type, or not valid.
-    #[error("{path}: {message}")]
+    #[error("{}{message}", path_prefix(.path))]
     Invalid {
         /// Where, like `records[12].attributes.objectGUID.bytes[0]`.
         path: String,
@@ -873,6 +873,14 @@ pub enum ChangeError {
         /// What was wrong.
         message: String,
     },
+}
+
+fn path_prefix(path: &str) -> String {
+    if path.is_empty() {
+        "change batch: ".to_owned()
+    } else {
+        format!("{path}: ")
+    }
 }
 
 // ---------------------------------------------------------------------------

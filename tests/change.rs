@@ -331,6 +331,13 @@ fn syntax_errors_and_wrong_shapes() {
     }
     assert!(matches!(err(""), ChangeError::Syntax { .. }));
     assert!(matches!(err("[]"), ChangeError::Invalid { .. }));
+    assert!(
+        err("[]")
+            .to_string()
+            .starts_with("change batch: invalid type: sequence"),
+        "{}",
+        err("[]")
+    );
     assert!(matches!(err("{\"v\":1}"), ChangeError::Invalid { .. }));
     let e = err(&json.replace(r#""kind":{"full""#, r#""kind":{"partial""#));
     assert!(

@@ -231,6 +231,38 @@ impl Watermark {
         matches!(self, Watermark::None)
     }
 
+    /// Whether two watermarks stand at the same position: the same cookie
+    /// bytes (whichever DC gave them), or the same USN, invocationId and DC
+    /// (DNS names compared without case). Batch continuity compares with
+    /// this rather than `==`.
+    ///
+    /// ```
+    /// use idsync::anchor::Guid;
+    /// use idsync::change::Watermark;
+    /// let a = Watermark::usn(7, Guid::from_u128(1), "DC1.corp.example.com");
+    /// assert!(a.same_position(&Watermark::usn(7, Guid::from_u128(1), "dc1.corp.example.com")));
+    /// assert!(!a.same_position(&Watermark::usn(8, Guid::from_u128(1), "dc1.corp.example.com")));
+    /// ```
+    pub fn same_position(&self, other: &Watermark) -> bool {
+        match (self, other) {
+            (Watermark::None, Watermark::None) => true,
+            (Watermark::DirSync { cookie: a, .. }, Watermark::DirSync { cookie: b, .. }) => a == b,
+            (
+                Watermark::Usn {
+                    highest_committed_usn: ua,
+                    invocation_id: ia,
+                    dc: da,
+                },
+                Watermark::Usn {
+                    highest_committed_usn: ub,
+                    invocation_id: ib,
+                    dc: db,
+                },
+            ) => ua == ub && ia == ib && da.eq_ignore_ascii_case(db),
+            _ => false,
+        }
+    }
+
     /// Why `self` (a newer watermark from the source) cannot continue `old`,
     /// or `None` when it does. A void watermark means a full sync is
     /// required: changes between the two may never be reported.
@@ -710,7 +742,9 @@ impl Committed {
             BatchKind::Delta => self.check_delta(header),
             BatchKind::Full { page: 0, .. } => Ok(Resume::Apply),
             BatchKind::Full { page, .. } => match &self.full_read {
-                Some(p) if page == p.next_page && header.since == p.last => Ok(Resume::Apply),
+                Some(p) if page == p.next_page && header.since.same_position(&p.last) => {
+                    Ok(Resume::Apply)
+                }
                 Some(p) if page == p.next_page => Err(ResumeError::Gap {
                     since: header.since.clone(),
                     committed: p.last.clone(),
@@ -722,7 +756,9 @@ impl Committed {
                 }),
                 // The last page of a read was committed: its watermark is
                 // the committed one.
-                None if header.watermark == self.watermark && !self.watermark.is_none() => {
+                None if header.watermark.same_position(&self.watermark)
+                    && !self.watermark.is_none() =>
+                {
                     Ok(Resume::AlreadyApplied)
                 }
                 None => Err(ResumeError::PageOutOfOrder { page, expected: 0 }),
@@ -736,13 +772,13 @@ impl Committed {
                 reason: VoidReason::NoBaseline,
             });
         }
-        if header.since == self.watermark {
+        if header.since.same_position(&self.watermark) {
             return match header.watermark.void_reason(&self.watermark) {
                 Some(reason) => Err(ResumeError::FullSyncRequired { reason }),
                 None => Ok(Resume::Apply),
             };
         }
-        if header.watermark == self.watermark {
+        if header.watermark.same_position(&self.watermark) {
             return Ok(Resume::AlreadyApplied);
         }
         match header.since.void_reason(&self.watermark) {
@@ -821,7 +857,7 @@ pub enum ChangeError {
         kind: String,
     },
     /// A field that is missing, of the wrong type, or not valid.
-    #[error("{path}: {message}")]
+    #[error("{}{message}", path_prefix(.path))]
     Invalid {
         /// Where, like `records[12].attributes.objectGUID.bytes[0]`.
         path: String,
@@ -837,6 +873,14 @@ pub enum ChangeError {
         /// What was wrong.
         message: String,
     },
+}
+
+fn path_prefix(path: &str) -> String {
+    if path.is_empty() {
+        "change batch: ".to_owned()
+    } else {
+        format!("{path}: ")
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -1132,3 +1132,39 @@ fn step_passed(step: &Step) -> bool {
         _ => true,
     }
 }
+
+/// The fuzz target's contract, run on every truncation and many byte flips
+/// of a full configuration: decoding and compiling never panic.
+#[test]
+fn decoder_never_panics_on_damaged_input() {
+    let full = br#"{"kinds": ["user", "group"], "ous": [{"dn": "OU=A,DC=x", "guid": "00000000-0000-0000-0000-000000000001",
+        "exclude": [{"dn": "OU=B,OU=A,DC=x"}]}], "groups": [{"dn": "CN=G,DC=x"}],
+        "filters": {"user": {"multivalued": "any", "groups": [[{"attribute": "title", "operator": "REGEX MATCH",
+        "values": ["^(a|b){2,5}$"]}, {"attribute": "n", "operator": "Greater_Than", "values": [9]}]]}},
+        "builtin_exclusions": true}"#;
+    let mut inputs: Vec<Vec<u8>> = (0..full.len()).map(|i| full[..i].to_vec()).collect();
+    for i in 0..full.len() {
+        for b in [b'"', b'{', b'[', b'\\', b'0', b' ', 0xff] {
+            let mut v = full.to_vec();
+            v[i] = b;
+            inputs.push(v);
+        }
+    }
+    let mut compiled = 0;
+    for input in &inputs {
+        if let Ok(cfg) = serde_json::from_slice::<ScopeConfig>(input) {
+            let _ = check_overlaps(&[("a", &cfg), ("b", &cfg)]);
+            if let Ok(scope) = compile(&cfg, &mut AttrTable::new()) {
+                compiled += 1;
+                let d = dn(D);
+                let row = Row::default();
+                let obj = ScopedObject::new(Guid::from_u128(1), &d, ObjectKind::User, &row);
+                assert_eq!(
+                    scope.explain(&obj, &MemoryEnv::new()).decision,
+                    scope.evaluate(&obj, &MemoryEnv::new())
+                );
+            }
+        }
+    }
+    assert!(compiled > 10, "only {compiled} damaged inputs compiled");
+}

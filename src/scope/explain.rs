@@ -352,10 +352,11 @@ impl CompiledScope {
             let mut groups = Vec::new();
             for (gi, group) in f.groups.iter().enumerate() {
                 let failed = group.iter().enumerate().find_map(|(ci, c)| {
-                    let values = obj.attrs.values(c.slot);
-                    c.eval(values, f.multivalued)
-                        .err()
-                        .map(|why| clause_trace(c, values, why, obj.kind, gi, ci))
+                    c.with_values(obj.attrs, obj.dn, |values| {
+                        c.eval(values, f.multivalued)
+                            .err()
+                            .map(|why| clause_trace(c, values, why, obj.kind, gi, ci))
+                    })
                 });
                 let passed = failed.is_none();
                 groups.push(GroupTrace {

@@ -1075,7 +1075,7 @@ impl CompiledScope {
         match self.filter(obj.kind) {
             None => Ok(None),
             Some(f) => f
-                .matching_group(obj.attrs)
+                .matching_group(obj.attrs, obj.dn)
                 .map(Some)
                 .ok_or(OutReason::Filter),
         }

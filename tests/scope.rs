@@ -630,8 +630,9 @@ fn explain_names_the_failing_clause_and_value() {
         "value \"42\" does not satisfy it"
     );
     assert!(
-        why.summary
-            .contains("scope.filters.user.groups[1][1] employeeNumber \"Greater_Than\""),
+        why.summary.contains(
+            "scope.filters.user.groups[1][1] (employeeNumber Greater_Than \"100\"): value \"42\" does not satisfy it"
+        ),
         "{}",
         why.summary
     );

@@ -376,13 +376,14 @@ impl CompiledScope {
                     groups
                         .iter()
                         .filter_map(|g| g.failed_clause.as_ref())
-                        .map(|c| format!(
-                            "{} {} {:?}: {}",
-                            c.path,
-                            c.attribute,
-                            c.operator.as_str(),
-                            c.reason
-                        ))
+                        .map(|c| {
+                            let values: String =
+                                c.values.iter().map(|v| format!(" {v:?}")).collect();
+                            format!(
+                                "{} ({} {}{values}): {}",
+                                c.path, c.attribute, c.operator, c.reason
+                            )
+                        })
                         .collect::<Vec<_>>()
                         .join("; ")
                 )),

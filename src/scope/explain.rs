@@ -291,10 +291,11 @@ impl CompiledScope {
         let group = self.check_groups(obj, env);
         if !self.groups.is_empty() {
             let t = match group {
-                Ok(Some(i)) => self
-                    .groups
-                    .get(i)
-                    .map(|g| trace(g, ContainerId::Group(i), env)),
+                Ok(Some(i)) => self.groups.get(i).map(|g| ContainerTrace {
+                    // a group configured by DN only was found by its GUID there
+                    guid: g.resolve_guid(env),
+                    ..trace(g, ContainerId::Group(i), env)
+                }),
                 _ => None,
             };
             reasons.push(match &t {

@@ -23,7 +23,7 @@
 //! [`CompiledScope::pin_guids`]), so renaming or moving one keeps its scope.
 //! Nested groups are never followed.
 //!
-//! The hot path ([`CompiledScope::evaluate`]) reads attributes by [`Slot`],
+//! The hot path ([`CompiledScope::evaluate`]) reads attributes by [`Slot`](crate::object::Slot),
 //! compares DNs with [`Dn::is_under`] (never string prefixes), runs regexes
 //! compiled once with size limits, and does not allocate.
 //!

@@ -124,7 +124,9 @@ pub struct ScopeConfig {
     /// OU subtrees to include, each with OUs under it to exclude.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ous: Vec<OuScope>,
-    /// Scoping groups: their direct members are in scope.
+    /// Scoping groups: their direct members are in scope (nested groups are
+    /// not followed; a scoping group itself is in scope only if it is a
+    /// direct member of one).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<ContainerRef>,
     /// Attribute filters, one per object kind.

@@ -55,9 +55,6 @@ use crate::object::{AttrName, ObjectKind, Row, Secret, Slot, Value, Values};
 use crate::target::{Action, OpId, OpResult, TargetId, TargetLookup, TargetOp};
 use crate::time::Timestamp;
 
-/// The most objects one configuration may hold (the product's limit per
-/// agent / configuration); past it the engine refuses to grow.
-pub const MAX_OBJECTS: usize = 150_000;
 
 /// How an exported object was first tied to its target object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,6 +141,9 @@ pub struct Gone {
     pub dn: Dn,
     /// Its kind.
     pub kind: ObjectKind,
+    /// Its last known values (protections still apply to them).
+    #[serde(default)]
+    pub row: Row,
 }
 
 /// Repeated failures of one object.
@@ -428,6 +428,7 @@ struct FullRead {
 /// The sync engine of one configuration.
 pub struct Engine {
     cfg: CompiledConfig,
+    limits: crate::limits::Limits,
     st: State,
     /// Read state including staged (uncommitted) batches.
     working: Committed,
@@ -449,12 +450,25 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// An engine with empty state for a configuration (validated here).
+    /// An engine with empty state for a configuration (validated here), with
+    /// the product's limits ([`crate::limits::Limits::default`]).
     pub fn new(config: &SyncConfig) -> Result<Engine, ConfigError> {
+        Engine::with_limits(config, crate::limits::Limits::default())
+    }
+
+    /// An engine with other limits (a host that follows Microsoft's current
+    /// numbers, or a bench that measures a larger mirror). Past
+    /// `max_objects_per_configuration` the engine refuses to grow; it never
+    /// truncates.
+    pub fn with_limits(
+        config: &SyncConfig,
+        limits: crate::limits::Limits,
+    ) -> Result<Engine, ConfigError> {
         let cfg = config.compile("configuration")?;
         let member_slot = Some(cfg.slots.member);
         Ok(Engine {
             cfg,
+            limits,
             st: State {
                 v: 1,
                 mirror: Mirror::new(member_slot),
@@ -484,8 +498,17 @@ impl Engine {
     /// Restores an engine from a snapshot; it plans the same next cycle as
     /// the engine that took it (password hashes never rest in a snapshot: a
     /// pending one flows with the object's next password change).
-    pub fn restore(config: &SyncConfig, mut state: State) -> Result<Engine, ConfigError> {
-        let mut engine = Engine::new(config)?;
+    pub fn restore(config: &SyncConfig, state: State) -> Result<Engine, ConfigError> {
+        Engine::restore_with_limits(config, crate::limits::Limits::default(), state)
+    }
+
+    /// [`Engine::restore`] with other limits.
+    pub fn restore_with_limits(
+        config: &SyncConfig,
+        limits: crate::limits::Limits,
+        mut state: State,
+    ) -> Result<Engine, ConfigError> {
+        let mut engine = Engine::with_limits(config, limits)?;
         state.mirror.reindex();
         engine.working = state.committed.clone();
         engine.st = state;
@@ -574,11 +597,9 @@ impl Engine {
             })
             .collect();
         let would_hold = self.st.mirror.len() + new_objects.len();
-        if would_hold > MAX_OBJECTS {
-            return Err(IngestError::ObjectLimit {
-                would_hold,
-                limit: MAX_OBJECTS,
-            });
+        let limit = usize::try_from(self.limits.max_objects_per_configuration).unwrap_or(usize::MAX);
+        if would_hold > limit {
+            return Err(IngestError::ObjectLimit { would_hold, limit });
         }
         if let BatchKind::Full { page: 0, .. } = batch.header.kind {
             self.full_read = Some(FullRead::default());
@@ -733,6 +754,7 @@ impl Engine {
                         cause,
                         dn: entry.dn,
                         kind: entry.kind,
+                        row: entry.row,
                     },
                 );
             }

@@ -733,7 +733,14 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
             .get(&g.key.object)
             .map(|x| &x.dn)
             .or_else(|| self.e.st.gone.get(&g.key.object).map(|x| &x.dn));
-        for p in &cfg.source.deletion.protected {
+        let row = self
+            .e
+            .st
+            .mirror
+            .get(&g.key.object)
+            .map(|x| &x.row)
+            .or_else(|| self.e.st.gone.get(&g.key.object).map(|x| &x.row));
+        for (i, p) in cfg.source.deletion.protected.iter().enumerate() {
             let hit = match p {
                 Protection::Anchor { anchor: a } => anchor.as_ref() == Some(a),
                 Protection::Subtree { dn: root } => dn.is_some_and(|d| d.is_under(root)),
@@ -746,6 +753,23 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
                             let text = v.to_string();
                             values.iter().any(|w| w.eq_ignore_ascii_case(&text))
                         }),
+                        _ => false,
+                    }
+                }
+                Protection::Filter { .. } => {
+                    let scope = cfg.protected_filters.iter().find(|(j, _)| *j == i);
+                    match (scope, row, dn) {
+                        (Some((_, scope)), Some(row), Some(dn)) => {
+                            let obj = crate::scope::ScopedObject::new(
+                                g.key.object,
+                                dn,
+                                g.op.kind,
+                                row,
+                            );
+                            scope
+                                .evaluate(&obj, &super::explain::MirrorEnv(&self.e.st.mirror))
+                                .is_in()
+                        }
                         _ => false,
                     }
                 }
@@ -985,6 +1009,7 @@ fn protection_text(p: &Protection) -> String {
         Protection::Attribute { attribute, values } => {
             format!("{attribute} in {values:?}")
         }
+        Protection::Filter { .. } => "protection filter".to_owned(),
     }
 }
 

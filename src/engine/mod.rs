@@ -417,6 +417,10 @@ pub struct State {
     /// Users disabled for grace-period deprovisioning, with the time after
     /// which they are deleted.
     pub deprovision_after: HashMap<Guid, Timestamp>,
+    /// objectGUIDs found for scoping OUs and groups configured by DN, so a
+    /// rename or move of the container keeps its scope.
+    #[serde(default)]
+    pub pins: Vec<crate::scope::Pin>,
 }
 
 /// A full read in progress (pages applied so far).
@@ -487,6 +491,7 @@ impl Engine {
                 last_full_read: None,
                 suspect_read: None,
                 deprovision_after: HashMap::new(),
+                pins: Vec::new(),
             },
             working: Committed::default(),
             staged: 0,
@@ -508,7 +513,9 @@ impl Engine {
         limits: crate::limits::Limits,
         mut state: State,
     ) -> Result<Engine, ConfigError> {
-        let mut engine = Engine::with_limits(config, limits)?;
+        let mut config = config.clone();
+        config.scope.apply_pins(&state.pins);
+        let mut engine = Engine::with_limits(&config, limits)?;
         state.mirror.reindex();
         engine.working = state.committed.clone();
         engine.st = state;
@@ -657,6 +664,14 @@ impl Engine {
                 }
             }
         }
+        // Scoping containers configured by DN are followed by objectGUID
+        // from the moment they are seen, so renaming an in-scope OU keeps
+        // its objects in scope.
+        let pins = self
+            .cfg
+            .scope
+            .pin_guids(&explain::MirrorEnv(&self.st.mirror));
+        self.st.pins.extend(pins);
         for g in touched {
             self.st.failures.remove(&g);
             self.st.rejected.retain(|k| k.object != g);

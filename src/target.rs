@@ -277,6 +277,14 @@ pub enum Reason {
     Membership,
     /// A new password hash arrived.
     PasswordChanged,
+    /// Grace-period deprovisioning: the object is disabled now and deleted
+    /// after `delete_after` unless it comes back.
+    GraceDisable {
+        /// Why it is being deprovisioned.
+        why: String,
+        /// When it will be deleted.
+        delete_after: crate::time::Timestamp,
+    },
     /// The grace period of a pending deprovisioning ended.
     GracePeriodEnded,
     /// An operation carried over from an earlier cycle (retry).
@@ -299,6 +307,12 @@ impl fmt::Display for Reason {
             Reason::BackInScope => f.write_str("back in scope"),
             Reason::Membership => f.write_str("direct membership changed"),
             Reason::PasswordChanged => f.write_str("password hash changed"),
+            Reason::GraceDisable { why, delete_after } => {
+                write!(
+                    f,
+                    "{why}: disabled, deleted after {delete_after} unless it comes back"
+                )
+            }
             Reason::GracePeriodEnded => f.write_str("grace period ended"),
             Reason::Retry { attempts } => write!(f, "retry after {attempts} attempt(s)"),
         }
@@ -407,12 +421,9 @@ pub struct OpResult {
     pub outcome: Result<Applied, TargetError>,
 }
 
-/// A cloud directory the engine can look objects up in and apply ops to.
-///
-/// Lookups serve matching (only for objects the engine has not exported
-/// yet). `apply` receives ops whose references are all resolved
-/// ([`TargetRef::Id`]); use [`apply_plan`] to drive it.
-pub trait DirectoryTarget {
+/// Read access to the cloud directory for matching: the engine asks only
+/// for objects it has not exported yet.
+pub trait TargetLookup {
     /// The object whose immutable id is `anchor`.
     fn find_by_immutable_id(&self, anchor: &ImmutableId) -> Option<TargetObject>;
     /// The object whose userPrincipalName is `upn` (case-insensitive).
@@ -420,8 +431,87 @@ pub trait DirectoryTarget {
     /// The object that has `smtp:<address>` among its proxy addresses
     /// (case-insensitive).
     fn find_by_proxy_address(&self, address: &str) -> Option<TargetObject>;
+}
+
+/// A cloud directory the engine's plans are applied to.
+///
+/// `apply` receives ops whose references are all resolved
+/// ([`TargetRef::Id`]); use [`apply_plan`] to drive it.
+pub trait DirectoryTarget: TargetLookup {
     /// Applies one op.
     fn apply(&mut self, op: &TargetOp) -> Result<Applied, TargetError>;
+}
+
+/// A read-only snapshot of target objects, for hosts that feed the engine
+/// values instead of a live directory (the sans-IO path).
+///
+/// ```
+/// use idsync::target::{TargetLookup, TargetObject, TargetId, TargetView};
+/// use idsync::object::ObjectKind;
+/// let view = TargetView::new(vec![TargetObject {
+///     id: TargetId::new("u1"), kind: ObjectKind::User, immutable_id: None,
+///     user_principal_name: Some("ann@contoso.com".into()),
+///     proxy_addresses: vec!["SMTP:ann@contoso.com".into()],
+///     mail_enabled: true, admin_role: false, deleted: false,
+/// }]);
+/// assert!(view.find_by_upn("ANN@contoso.com").is_some());
+/// assert!(view.find_by_proxy_address("ann@CONTOSO.com").is_some());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct TargetView {
+    objects: Vec<TargetObject>,
+    by_anchor: std::collections::HashMap<ImmutableId, usize>,
+    by_upn: std::collections::HashMap<String, usize>,
+    by_proxy: std::collections::HashMap<String, usize>,
+}
+
+impl TargetView {
+    /// Indexes the given objects.
+    pub fn new(objects: Vec<TargetObject>) -> TargetView {
+        let mut v = TargetView {
+            objects,
+            ..TargetView::default()
+        };
+        for (i, o) in v.objects.iter().enumerate() {
+            if let Some(a) = o.immutable_id {
+                v.by_anchor.entry(a).or_insert(i);
+            }
+            if let Some(u) = &o.user_principal_name {
+                v.by_upn.entry(u.to_lowercase()).or_insert(i);
+            }
+            for p in &o.proxy_addresses {
+                if let Some((prefix, addr)) = p.split_once(':') {
+                    if prefix.eq_ignore_ascii_case("smtp") {
+                        v.by_proxy.entry(addr.to_lowercase()).or_insert(i);
+                    }
+                }
+            }
+        }
+        v
+    }
+
+    /// The objects.
+    pub fn objects(&self) -> &[TargetObject] {
+        &self.objects
+    }
+}
+
+impl TargetLookup for TargetView {
+    fn find_by_immutable_id(&self, anchor: &ImmutableId) -> Option<TargetObject> {
+        self.by_anchor
+            .get(anchor)
+            .and_then(|&i| self.objects.get(i).cloned())
+    }
+    fn find_by_upn(&self, upn: &str) -> Option<TargetObject> {
+        self.by_upn
+            .get(&upn.to_lowercase())
+            .and_then(|&i| self.objects.get(i).cloned())
+    }
+    fn find_by_proxy_address(&self, address: &str) -> Option<TargetObject> {
+        self.by_proxy
+            .get(&address.to_lowercase())
+            .and_then(|&i| self.objects.get(i).cloned())
+    }
 }
 
 /// Applies a plan's ops in order, resolving [`TargetRef::CreatedBy`] to the

@@ -7,7 +7,7 @@ use idsync::memory::{AdError, InMemoryAd, InMemoryTarget};
 use idsync::object::{AttrName, Attributes, ObjectKind, Secret, Value, Values};
 use idsync::target::{
     Action, Applied, AttrChange, DirectoryTarget, OpId, Reason, TargetError, TargetErrorKind,
-    TargetId, TargetOp, TargetRef, apply_plan,
+    TargetId, TargetLookup, TargetOp, TargetRef, apply_plan,
 };
 use idsync::time::Timestamp;
 

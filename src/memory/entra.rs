@@ -24,7 +24,7 @@ use crate::anchor::{Guid, ImmutableId};
 use crate::object::{Attributes, ObjectKind, Secret, Value};
 use crate::target::{
     Action, Applied, AttrChange, DirectoryTarget, OpId, ProvisioningError, TargetError,
-    TargetErrorKind, TargetId, TargetObject, TargetOp, TargetRef,
+    TargetErrorKind, TargetId, TargetLookup, TargetObject, TargetOp, TargetRef, TargetView,
 };
 use crate::time::Timestamp;
 
@@ -499,6 +499,12 @@ impl InMemoryTarget {
             .unwrap_or_default()
     }
 
+    /// A snapshot of every object (live and soft-deleted) as a
+    /// [`TargetView`], for the engine's sans-IO path.
+    pub fn snapshot(&self) -> TargetView {
+        TargetView::new(self.objects.values().map(CloudObject::view).collect())
+    }
+
     /// The matching view of an object.
     pub fn view(&self, id: &TargetId) -> Option<TargetObject> {
         self.objects.get(id).map(CloudObject::view)
@@ -748,8 +754,7 @@ impl InMemoryTarget {
     fn commit(&mut self, mut obj: CloudObject) -> Result<Vec<ProvisioningError>, TargetError> {
         let resolved = self.resolve(&obj)?;
         if obj.kind == ObjectKind::User {
-            obj.attributes
-                .set(UPN, resolved.upn.map(Value::from));
+            obj.attributes.set(UPN, resolved.upn.map(Value::from));
         }
         obj.attributes
             .set(PROXY, resolved.proxies.into_iter().map(Value::from));
@@ -986,7 +991,7 @@ fn refs(action: &Action) -> Vec<TargetId> {
     }
 }
 
-impl DirectoryTarget for InMemoryTarget {
+impl TargetLookup for InMemoryTarget {
     /// Finds live and soft-deleted objects alike (`deleted` tells them apart).
     fn find_by_immutable_id(&self, anchor: &ImmutableId) -> Option<TargetObject> {
         self.by_anchor.get(anchor).and_then(|id| self.view(id))
@@ -1010,7 +1015,9 @@ impl DirectoryTarget for InMemoryTarget {
         let key = format!("smtp:{}", bare.to_lowercase());
         self.by_proxy.get(&key).and_then(|id| self.view(id))
     }
+}
 
+impl DirectoryTarget for InMemoryTarget {
     fn apply(&mut self, op: &TargetOp) -> Result<Applied, TargetError> {
         let targets = refs(&op.action);
         let (outcome, injected) = match self.injected_fault(op, &targets) {

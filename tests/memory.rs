@@ -1388,25 +1388,25 @@ fn full_read_faults() {
         a.add_user(&sales, &format!("U{i}")).unwrap();
     }
     // 10 live objects: the OU and 9 users, OU first.
-    let all: Vec<Guid> = a.full_read().map(|r| r.unwrap().guid).collect();
+    let all: Vec<Guid> = a.read_objects().map(|r| r.unwrap().guid).collect();
     assert_eq!(all.len(), 10);
     assert_eq!(a.get(all[0]).unwrap().kind, ObjectKind::Unsupported);
     a.fail_next_full_read_after(4);
-    let read: Vec<_> = a.full_read().collect();
+    let read: Vec<_> = a.read_objects().collect();
     assert_eq!(read.len(), 5);
     assert!(read[..4].iter().all(Result::is_ok));
     assert_eq!(
         read[4].as_ref().unwrap_err(),
         &AdError::ReadInterrupted { after: 4 }
     );
-    assert_eq!(a.full_read().count(), 10);
+    assert_eq!(a.read_objects().count(), 10);
     a.return_only_percent(50);
-    let half: Vec<_> = a.full_read().collect();
+    let half: Vec<_> = a.read_objects().collect();
     assert_eq!(half.len(), 5);
     assert!(half.iter().all(Result::is_ok));
     a.return_only_percent(0);
     a.clear_faults();
-    assert_eq!(a.full_read().count(), 10);
+    assert_eq!(a.read_objects().count(), 10);
 }
 
 #[test]
@@ -1427,4 +1427,210 @@ fn add_errors() {
         AdError::OutsideNamingContext { .. }
     ));
     assert!(InMemoryAd::new("not a dn").is_err());
+}
+
+// ----- the AD simulator as a DirectorySource ------------------------------------------
+
+mod as_source {
+    use super::*;
+    use idsync::change::{
+        BatchKind, Change, ChangeBatch, Committed, Completeness, Resume, VoidReason, Watermark,
+    };
+    use idsync::source::{DirectorySource, SourceError};
+
+    fn kinds(pages: &[ChangeBatch]) -> Vec<(usize, Completeness, u64)> {
+        pages
+            .iter()
+            .map(|p| match p.header.kind {
+                BatchKind::Full {
+                    completeness,
+                    objects,
+                    ..
+                } => (p.records.len(), completeness, objects),
+                BatchKind::Delta => panic!("a full read page is not a delta"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn full_read_pages_continue_each_other() {
+        let (mut a, _, sales) = ad();
+        for i in 0..4 {
+            a.add_user(&sales, &format!("U{i}")).unwrap();
+        }
+        a.set_page_size(2);
+        let pages = DirectorySource::full_read(&mut a).unwrap();
+        assert_eq!(
+            kinds(&pages),
+            vec![
+                (2, Completeness::InProgress, 2),
+                (2, Completeness::InProgress, 4),
+                (1, Completeness::Finished, 5)
+            ]
+        );
+        assert_eq!(pages[0].header.since, Watermark::None);
+        assert_eq!(pages[0].header.source.as_str(), "corp.example.com");
+        let mut committed = Committed::default();
+        for p in &pages {
+            assert_eq!(committed.check(&p.header), Ok(Resume::Apply));
+            committed.advance(&p.header);
+        }
+        assert_eq!(committed.watermark, a.watermark());
+        // Ancestors first: the OU is the first record.
+        assert!(matches!(&pages[0].records[0], Change::Add { dn, .. } if *dn == sales));
+        // The wire form round-trips.
+        for p in &pages {
+            assert_eq!(&ChangeBatch::from_json(&p.to_json().unwrap()).unwrap(), p);
+        }
+    }
+
+    #[test]
+    fn faulty_full_reads() {
+        let (mut a, _, sales) = ad();
+        for i in 0..4 {
+            a.add_user(&sales, &format!("U{i}")).unwrap();
+        }
+        a.set_page_size(2);
+        a.fail_next_full_read_after(3);
+        let pages = DirectorySource::full_read(&mut a).unwrap();
+        assert_eq!(
+            kinds(&pages),
+            vec![
+                (2, Completeness::InProgress, 2),
+                (1, Completeness::CutShort, 3)
+            ]
+        );
+        a.return_only_percent(40);
+        let pages = DirectorySource::full_read(&mut a).unwrap();
+        assert_eq!(kinds(&pages), vec![(2, Completeness::Finished, 2)]);
+        let mut empty = InMemoryAd::new(NC).unwrap();
+        let pages = DirectorySource::full_read(&mut empty).unwrap();
+        assert_eq!(kinds(&pages), vec![(0, Completeness::Finished, 0)]);
+    }
+
+    #[test]
+    fn deltas_carry_final_state_in_usn_order() {
+        let (mut a, _, sales) = ad();
+        let ann = a.add_user(&sales, "Ann").unwrap();
+        let bob = a.add_user(&sales, "Bob").unwrap();
+        let g = a.add_group(&sales, "Team").unwrap();
+        let pages = DirectorySource::full_read(&mut a).unwrap();
+        let mut committed = Committed::default();
+        for p in &pages {
+            committed.advance(&p.header);
+        }
+        let since = committed.watermark.clone();
+        let root = a.domain().clone();
+        let other = a.add_ou(&root, "Other").unwrap();
+        a.move_to(ann, &a.dn_of(other).unwrap()).unwrap();
+        a.add_member(g, ann).unwrap();
+        a.delete(bob).unwrap();
+        let delta = a.changes_since(&since).unwrap();
+        assert_eq!(delta.header.kind, BatchKind::Delta);
+        assert_eq!(delta.header.since, since);
+        assert_eq!(delta.header.watermark, a.watermark());
+        assert_eq!(committed.check(&delta.header), Ok(Resume::Apply));
+        let summary: Vec<(&str, Guid)> = delta.records.iter().map(|r| (r.op(), r.guid())).collect();
+        assert_eq!(
+            summary,
+            vec![("add", other), ("add", ann), ("add", g), ("delete", bob)]
+        );
+        let Change::Add { dn, .. } = &delta.records[1] else {
+            panic!("expected an add")
+        };
+        assert_eq!(*dn, dn_("CN=Ann,OU=Other,DC=corp,DC=example,DC=com"));
+        let Change::Add { attributes, .. } = &delta.records[2] else {
+            panic!("expected an add")
+        };
+        assert_eq!(attributes.get("member"), &[Value::Dn(dn.clone())]);
+        let Change::Delete(t) = &delta.records[3] else {
+            panic!("expected a delete")
+        };
+        assert_eq!(t.deleted_name(), Some("Bob"));
+        assert_eq!(t.last_known_parent.as_ref(), Some(&sales));
+        assert_eq!(
+            ChangeBatch::from_json(&delta.to_json().unwrap()).unwrap(),
+            delta
+        );
+        // Nothing new: an empty delta from the new watermark.
+        let empty = a.changes_since(&delta.header.watermark).unwrap();
+        assert!(empty.records.is_empty());
+    }
+
+    fn dn_(s: &str) -> Dn {
+        Dn::parse(s).unwrap()
+    }
+
+    #[test]
+    fn void_watermarks_need_a_full_sync() {
+        let (mut a, _, _) = ad();
+        let w = a.watermark();
+        let void = |r: Result<ChangeBatch, SourceError>| match r {
+            Err(SourceError::WatermarkVoid(reason)) => reason,
+            other => panic!("expected a void watermark, got {other:?}"),
+        };
+        assert!(matches!(
+            void(a.changes_since(&Watermark::None)),
+            VoidReason::NoBaseline
+        ));
+        assert!(matches!(
+            void(a.changes_since(&Watermark::dirsync(b"cookie", "dc1.corp.example.com"))),
+            VoidReason::MethodChanged
+        ));
+        let Watermark::Usn { invocation_id, .. } = w.clone() else {
+            panic!("usn watermark expected")
+        };
+        assert!(matches!(
+            void(a.changes_since(&Watermark::usn(10, invocation_id, "dc2.corp.example.com"))),
+            VoidReason::DcChanged { .. }
+        ));
+        assert!(matches!(
+            void(a.changes_since(&Watermark::usn(
+                u64::MAX,
+                invocation_id,
+                "dc1.corp.example.com"
+            ))),
+            VoidReason::UsnWentBack { .. }
+        ));
+        a.restore_from_backup();
+        assert!(matches!(
+            void(a.changes_since(&w)),
+            VoidReason::InvocationIdChanged { .. }
+        ));
+        let named = InMemoryAd::new(NC)
+            .unwrap()
+            .with_dc_name("dc9.corp.example.com")
+            .with_source("forest-a".into());
+        let Watermark::Usn { dc, .. } = named.watermark() else {
+            panic!("usn watermark expected")
+        };
+        assert_eq!(dc, "dc9.corp.example.com");
+    }
+
+    #[test]
+    fn password_hashes_travel_only_when_changed() {
+        let (mut a, _, sales) = ad();
+        let ann = a.add_user(&sales, "Ann").unwrap();
+        a.set_password_hash(ann, Secret::new(b"CANARY-ad-hash".to_vec()))
+            .unwrap();
+        let pages = DirectorySource::full_read(&mut a).unwrap();
+        let hashes = pages[0]
+            .records
+            .iter()
+            .filter(|r| r.password_hash().is_some())
+            .count();
+        assert_eq!(hashes, 1);
+        assert!(!format!("{pages:?}{a:?}").contains("CANARY"));
+        let since = pages[0].header.watermark.clone();
+        a.set(ann, "title", [Value::str("t")]).unwrap();
+        let delta = a.changes_since(&since).unwrap();
+        assert!(delta.records[0].password_hash().is_none());
+        a.set_password_hash(ann, Secret::new(b"CANARY-2".to_vec()))
+            .unwrap();
+        let delta = a.changes_since(&since).unwrap();
+        assert_eq!(
+            delta.records[0].password_hash().map(Secret::expose),
+            Some(&b"CANARY-2"[..])
+        );
+    }
 }

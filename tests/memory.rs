@@ -1634,3 +1634,90 @@ mod as_source {
         );
     }
 }
+
+// ----- the two directories around the engine ----------------------------------------------
+
+#[test]
+fn engine_cycles_between_the_in_memory_directories() {
+    use idsync::config::SyncConfig;
+    use idsync::engine::Engine;
+    use idsync::graph::render_plan;
+
+    let mut ad = InMemoryAd::new(NC).unwrap().with_source("corp".into());
+    let root = ad.domain().clone();
+    let staff = ad.add_ou(&root, "Staff").unwrap();
+    let staff_dn = ad.dn_of(staff).unwrap();
+    let ann = ad.add_user(&staff_dn, "Ann Lee").unwrap();
+    let bob = ad.add_user(&staff_dn, "Bob Ray").unwrap();
+    ad.set(
+        bob,
+        "proxyAddresses",
+        [Value::str("SMTP:bob@corp.example.com")],
+    )
+    .unwrap();
+    let team = ad.add_group(&staff_dn, "Team").unwrap();
+    ad.add_member(team, ann).unwrap();
+    ad.add_member(team, bob).unwrap();
+    let mut entra = InMemoryTarget::new("contoso.onmicrosoft.com");
+    entra.add_verified_domain("corp.example.com");
+    // A cloud-only user with Ann's UPN: the engine soft-matches it.
+    let cloud_ann = entra.seed_user("ann.lee@corp.example.com").unwrap();
+    let cfg: SyncConfig = serde_json::from_str(
+        r#"{"name":"corp","domain":{"fqdn":"corp.example.com","netbios":"CORP"}}"#,
+    )
+    .unwrap();
+    let mut engine = Engine::new(&cfg).unwrap();
+
+    let first = engine
+        .run_cycle(&mut ad, &mut entra, Timestamp::from_secs(1_000), false)
+        .unwrap();
+    assert!(first.full_read);
+    assert!(
+        first.results.iter().all(|r| r.outcome.is_ok()),
+        "{:?}",
+        first.results
+    );
+    let ann_anchor = ann.immutable_id();
+    assert_eq!(
+        entra.find_by_immutable_id(&ann_anchor).unwrap().id,
+        cloud_ann
+    );
+    let bob_id = entra.find_by_immutable_id(&bob.immutable_id()).unwrap().id;
+    let team_id = entra.find_by_immutable_id(&team.immutable_id()).unwrap().id;
+    assert_eq!(
+        entra.members(&team_id),
+        vec![cloud_ann.clone(), bob_id.clone()]
+    );
+    assert_eq!(
+        entra
+            .find_by_proxy_address("bob@corp.example.com")
+            .unwrap()
+            .id,
+        bob_id
+    );
+    // Every op the engine planned renders as Graph requests.
+    let rendered = render_plan(&first.plan.ops);
+    assert!(rendered.errors.is_empty(), "{:?}", rendered.errors);
+    assert_eq!(
+        rendered
+            .batches
+            .iter()
+            .map(|b| b.requests.len())
+            .sum::<usize>(),
+        first.plan.ops.len()
+    );
+
+    // A rename flows as an update; a deletion is held for approval (the
+    // default policy), so Bob stays in the target.
+    ad.rename(ann, "Ann Smith").unwrap();
+    ad.delete(bob).unwrap();
+    let second = engine
+        .run_cycle(&mut ad, &mut entra, Timestamp::from_secs(2_000), false)
+        .unwrap();
+    assert!(!second.full_read);
+    assert!(second.results.iter().all(|r| r.outcome.is_ok()));
+    assert!(second.plan.ops.iter().any(|o| o.action.name() == "update"));
+    assert!(second.plan.ops.iter().all(|o| o.action.name() != "delete"));
+    assert!(!entra.get(&bob_id).unwrap().deleted);
+    assert!(!second.plan.held.is_empty());
+}

@@ -1721,3 +1721,270 @@ fn engine_cycles_between_the_in_memory_directories() {
     assert!(!entra.get(&bob_id).unwrap().deleted);
     assert!(!second.plan.held.is_empty());
 }
+
+// ----- invariants under random operation sequences ------------------------------------------
+
+mod invariants {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    const UPNS: [&str; 4] = [
+        "ann@contoso.com",
+        "ANN@contoso.com",
+        "bob@corp.local",
+        "bob@contoso.onmicrosoft.com",
+    ];
+    const PROXIES: [&str; 4] = [
+        "SMTP:ann@contoso.com",
+        "smtp:shared@contoso.com",
+        "SMTP:Shared@contoso.com",
+        "smtp:bob@contoso.com",
+    ];
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Create {
+            kind: u8,
+            upn: usize,
+            proxies: Vec<usize>,
+        },
+        SetUpn {
+            obj: usize,
+            upn: usize,
+        },
+        SetProxies {
+            obj: usize,
+            proxies: Vec<usize>,
+        },
+        Delete {
+            obj: usize,
+        },
+        Restore {
+            obj: usize,
+        },
+        HardDelete {
+            obj: usize,
+        },
+        Resolve,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        let proxies = proptest::collection::vec(0..PROXIES.len(), 0..3);
+        prop_oneof![
+            3 => (0u8..3, 0..UPNS.len(), proxies.clone())
+                .prop_map(|(kind, upn, proxies)| Step::Create { kind, upn, proxies }),
+            2 => (0usize..8, 0..UPNS.len()).prop_map(|(obj, upn)| Step::SetUpn { obj, upn }),
+            2 => (0usize..8, proxies).prop_map(|(obj, proxies)| Step::SetProxies { obj, proxies }),
+            1 => (0usize..8).prop_map(|obj| Step::Delete { obj }),
+            1 => (0usize..8).prop_map(|obj| Step::Restore { obj }),
+            1 => (0usize..8).prop_map(|obj| Step::HardDelete { obj }),
+            1 => Just(Step::Resolve),
+        ]
+    }
+
+    fn pick(t: &InMemoryTarget, i: usize) -> Option<TargetId> {
+        let ids: Vec<TargetId> = t.iter().map(|o| o.id.clone()).collect();
+        if ids.is_empty() {
+            None
+        } else {
+            ids.get(i % ids.len()).cloned()
+        }
+    }
+
+    fn check(t: &InMemoryTarget, resolved: bool) {
+        let mut upns: HashMap<String, TargetId> = HashMap::new();
+        let mut proxies: HashMap<String, TargetId> = HashMap::new();
+        for o in t.iter() {
+            if o.kind == ObjectKind::User {
+                if let Some(u) = o.user_principal_name() {
+                    let prev = upns.insert(u.to_lowercase(), o.id.clone());
+                    assert!(prev.is_none(), "upn {u} held twice");
+                    assert_eq!(t.find_by_upn(u).unwrap().id, o.id);
+                }
+            }
+            for p in o.proxy_addresses() {
+                let prev = proxies.insert(p.to_lowercase(), o.id.clone());
+                assert!(prev.is_none(), "proxy {p} held twice");
+                if let Some(addr) = p.strip_prefix("smtp:").or_else(|| p.strip_prefix("SMTP:")) {
+                    assert_eq!(t.find_by_proxy_address(addr).unwrap().id, o.id);
+                }
+            }
+            for e in &o.provisioning_errors {
+                assert_eq!(e.category, "PropertyConflict");
+                if e.property_causing_error == "UserPrincipalName" {
+                    let upn = o.user_principal_name().unwrap().to_lowercase();
+                    let value = e.value.to_lowercase();
+                    let (prefix, _) = value.rsplit_once('@').unwrap();
+                    let rest = upn.strip_prefix(prefix).unwrap();
+                    assert_eq!(rest.len(), 4 + "@contoso.onmicrosoft.com".len(), "{upn}");
+                }
+            }
+            // Every requested proxy address is held or quarantined.
+            for p in &o.requested_proxy_addresses {
+                let held = o
+                    .proxy_addresses()
+                    .iter()
+                    .any(|q| q.eq_ignore_ascii_case(p));
+                let quarantined = o.provisioning_errors.iter().any(|e| e.value == *p);
+                assert!(held || quarantined, "{p} lost");
+            }
+        }
+        if resolved {
+            // After the background pass, a value stays quarantined on a
+            // live object only while another object holds it (a deleted
+            // object is re-evaluated when restored).
+            for o in t.live() {
+                for e in &o.provisioning_errors {
+                    let key = e.value.to_lowercase();
+                    let holder = if e.property_causing_error == "UserPrincipalName" {
+                        upns.get(&key)
+                    } else {
+                        proxies.get(&key)
+                    };
+                    assert!(
+                        holder.is_some_and(|h| *h != o.id),
+                        "{} quarantined on {} without a conflict",
+                        e.value,
+                        o.id
+                    );
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        #[test]
+        fn uniqueness_holds_after_every_step(steps in proptest::collection::vec(step(), 1..40)) {
+            let mut t = tenant();
+            let mut n: u64 = 0;
+            for s in steps {
+                n += 1;
+                let resolved = matches!(s, Step::Resolve);
+                match s {
+                    Step::Create { kind, upn, proxies } => {
+                        let kind = [ObjectKind::User, ObjectKind::Group, ObjectKind::Contact][kind as usize];
+                        let ps: Vec<&str> = proxies.iter().map(|i| PROXIES[*i]).collect();
+                        let _ = create(&mut t, u128::from(n), kind,
+                            &[("UserPrincipalName", &[UPNS[upn]]), ("ProxyAddresses", &ps)]);
+                    }
+                    Step::SetUpn { obj, upn } => {
+                        if let Some(id) = pick(&t, obj) {
+                            let _ = t.apply(&update_op(n, &id, "UserPrincipalName", &[UPNS[upn]]));
+                        }
+                    }
+                    Step::SetProxies { obj, proxies } => {
+                        if let Some(id) = pick(&t, obj) {
+                            let ps: Vec<&str> = proxies.iter().map(|i| PROXIES[*i]).collect();
+                            let _ = t.apply(&update_op(n, &id, "ProxyAddresses", &ps));
+                        }
+                    }
+                    Step::Delete { obj } => {
+                        if let Some(id) = pick(&t, obj) {
+                            let _ = t.apply(&op(n, 1, ObjectKind::User, Action::Delete { target: id }));
+                        }
+                    }
+                    Step::Restore { obj } => {
+                        if let Some(id) = pick(&t, obj) {
+                            let _ = t.apply(&op(n, 1, ObjectKind::User, Action::Restore { target: id }));
+                        }
+                    }
+                    Step::HardDelete { obj } => {
+                        if let Some(id) = pick(&t, obj) {
+                            t.hard_delete(&id);
+                        }
+                    }
+                    Step::Resolve => {
+                        t.resolve_conflicts();
+                    }
+                }
+                check(&t, resolved);
+            }
+        }
+
+        #[test]
+        fn ad_indexes_and_links_stay_consistent(
+            steps in proptest::collection::vec((0u8..6, 0usize..16, 0usize..16), 1..40)
+        ) {
+            let (mut a, _, sales) = ad();
+            let root = a.domain().clone();
+            let mut guids = vec![a.add_ou(&root, "Other").unwrap()];
+            guids.push(a.add_group(&sales, "G").unwrap());
+            let mut names = 0;
+            for (kind, x, y) in steps {
+                let gx = guids[x % guids.len()];
+                let gy = guids[y % guids.len()];
+                names += 1;
+                let _ = match kind {
+                    0 => a.add_user(&a.dn_of(gx).unwrap(), &format!("U{names}")).map(|g| guids.push(g)),
+                    1 => a.add_ou(&a.dn_of(gx).unwrap(), &format!("O{names}")).map(|g| guids.push(g)),
+                    2 => a.move_to(gx, &a.dn_of(gy).unwrap()),
+                    3 => a.rename(gx, &format!("R{names}")),
+                    4 => a.add_member(gx, gy).map(|_| ()),
+                    _ => a.delete_subtree(gx).map(|_| ()),
+                };
+                let before = a.highest_usn();
+                for o in a.live_objects() {
+                    prop_assert_eq!(a.get_by_dn(&o.dn).map(|x| x.guid), Some(o.guid));
+                    if o.dn != *a.domain() {
+                        let parent = o.dn.parent().unwrap();
+                        prop_assert!(parent == *a.domain() || a.get_by_dn(&parent).is_some());
+                    }
+                    for v in o.attributes.get("member") {
+                        let Value::Dn(d) = v else { panic!("member holds a dn") };
+                        prop_assert!(a.get_by_dn(d).is_some(), "dangling member {}", d);
+                    }
+                }
+                prop_assert_eq!(a.highest_usn(), before);
+                let all = a.changed_since(0);
+                prop_assert_eq!(all.objects.len(), a.live_objects().count());
+            }
+        }
+    }
+}
+
+/// Found by `uniqueness_holds_after_every_step`: an update that sends the
+/// conflicting UPN again must keep the placeholder, not take the value.
+#[test]
+fn resending_a_conflicting_upn_keeps_the_placeholder() {
+    let mut t = tenant();
+    let first = created_id(
+        create(
+            &mut t,
+            1,
+            ObjectKind::User,
+            &[("UserPrincipalName", &["ann@contoso.com"])],
+        )
+        .unwrap(),
+    );
+    let second = created_id(
+        create(
+            &mut t,
+            2,
+            ObjectKind::User,
+            &[("UserPrincipalName", &["ann@contoso.com"])],
+        )
+        .unwrap(),
+    );
+    let placeholder = t
+        .get(&second)
+        .unwrap()
+        .user_principal_name()
+        .unwrap()
+        .to_owned();
+    let a = t
+        .apply(&update_op(
+            3,
+            &second,
+            "UserPrincipalName",
+            &["ann@contoso.com"],
+        ))
+        .unwrap();
+    assert_eq!(a.quarantined.len(), 1);
+    assert_eq!(
+        t.get(&second).unwrap().user_principal_name(),
+        Some(placeholder.as_str())
+    );
+    assert_eq!(t.find_by_upn("ann@contoso.com").unwrap().id, first);
+}

@@ -670,13 +670,21 @@ impl InMemoryTarget {
                             ),
                         ));
                     }
+                    // The placeholder already given stays while the conflict
+                    // lasts (read from the stored object: the working copy's
+                    // attributes may hold the requested value).
+                    let current = self
+                        .objects
+                        .get(&obj.id)
+                        .and_then(CloudObject::user_principal_name);
                     let keep = obj
                         .placeholder_for
                         .as_deref()
                         .filter(|orig| orig.eq_ignore_ascii_case(&candidate))
-                        .and(obj.user_principal_name());
+                        .and(current)
+                        .map(str::to_owned);
                     let placeholder = match keep {
-                        Some(current) => current.to_owned(),
+                        Some(current) => current,
                         None => self.placeholder(&candidate)?,
                     };
                     errors.push(conflict("UserPrincipalName", &candidate));
@@ -834,12 +842,14 @@ impl InMemoryTarget {
                     format!("attribute {} cannot hold a secret", c.name),
                 ));
             }
+            // The unique values are written by `commit` once resolved.
             if c.name.is(UPN) {
                 obj.requested_upn = first_text(&c.to);
             } else if c.name.is(PROXY) {
                 obj.requested_proxy_addresses = c.to.iter().map(ToString::to_string).collect();
+            } else {
+                obj.attributes.set(c.name.clone(), c.to.iter().cloned());
             }
-            obj.attributes.set(c.name.clone(), c.to.iter().cloned());
         }
         Ok(())
     }

@@ -85,6 +85,12 @@
 //! [`GraphRequest::resolve_created`] once the earlier batch answered.
 //! Requests without `dependsOn` may run in any order inside a batch (Graph's
 //! rule), so a host that needs strict plan order sends one request at a time.
+//!
+//! Graph's JSON batching orders dependent requests but does not substitute
+//! one response's id into another request (OData's `$<content-id>`
+//! referencing is not supported there), so a `$<n>` is a placeholder for
+//! the host: it sends [`GraphBatch::ready`] first, then fills in the created
+//! ids with [`GraphRequest::resolve_created`] and sends the rest.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -802,6 +808,15 @@ impl GraphBatch {
     /// The batch as it may be logged (secrets redacted).
     pub fn log_form(&self) -> Json {
         json!({ "requests": self.requests.iter().map(GraphRequest::log_form).collect::<Vec<_>>() })
+    }
+
+    /// The requests that refer to no object still to be created (no
+    /// `$<n>`): what a host can send to Graph as they are.
+    pub fn ready(&self) -> Vec<&GraphRequest> {
+        self.requests
+            .iter()
+            .filter(|r| r.unresolved_refs().is_empty())
+            .collect()
     }
 
     /// The ops outside this batch whose created ids its requests still

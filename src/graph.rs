@@ -875,8 +875,8 @@ pub fn batch(requests: Vec<GraphRequest>, max: usize) -> Vec<GraphBatch> {
     for (i, r) in requests.iter().enumerate() {
         for d in &r.depends_on {
             if let Some(&j) = position.get(d.as_str()) {
-                if j < i {
-                    last_dependent[j] = last_dependent[j].max(i);
+                if let Some(last) = last_dependent.get_mut(j).filter(|_| j < i) {
+                    *last = (*last).max(i);
                 }
             }
         }

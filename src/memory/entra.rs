@@ -572,10 +572,11 @@ impl InMemoryTarget {
     // ----- the rules -------------------------------------------------------
 
     fn next_id(&mut self, kind: ObjectKind) -> Result<TargetId, TargetError> {
-        let (slot, prefix) = match kind {
-            ObjectKind::User => (0, "u"),
-            ObjectKind::Group => (1, "g"),
-            ObjectKind::Contact => (2, "c"),
+        let [users, groups, contacts] = &mut self.counters;
+        let (counter, prefix) = match kind {
+            ObjectKind::User => (users, "u"),
+            ObjectKind::Group => (groups, "g"),
+            ObjectKind::Contact => (contacts, "c"),
             ObjectKind::Unsupported => {
                 return Err(err(
                     TargetErrorKind::AttributeFormat,
@@ -583,11 +584,8 @@ impl InMemoryTarget {
                 ));
             }
         };
-        self.counters[slot] += 1;
-        Ok(TargetId::new(&format!(
-            "{prefix}-{:06}",
-            self.counters[slot]
-        )))
+        *counter += 1;
+        Ok(TargetId::new(&format!("{prefix}-{:06}", *counter)))
     }
 
     fn next_digits(&mut self) -> u64 {

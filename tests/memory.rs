@@ -1988,3 +1988,17 @@ fn resending_a_conflicting_upn_keeps_the_placeholder() {
     );
     assert_eq!(t.find_by_upn("ann@contoso.com").unwrap().id, first);
 }
+
+#[test]
+fn naming_attributes_change_only_by_rename() {
+    let (mut a, _, sales) = ad();
+    let ann = a.add_user(&sales, "Ann").unwrap();
+    for name in ["cn", "Name", "ou", "distinguishedName", "isDeleted"] {
+        assert_eq!(
+            a.set(ann, name, [Value::str("x")]).unwrap_err(),
+            AdError::ReadOnlyAttribute {
+                name: name.to_owned()
+            }
+        );
+    }
+}

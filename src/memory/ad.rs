@@ -570,14 +570,22 @@ impl InMemoryAd {
         self.set_many(guid, [(name, values.into_iter().collect::<Values>())])
     }
 
-    /// Replaces several attributes in one write (one USN).
+    /// Replaces several attributes in one write (one USN). The attributes
+    /// the directory maintains and the naming attributes (`cn`, `name`,
+    /// `ou`: use [`InMemoryAd::rename`]) are refused.
     pub fn set_many<'a>(
         &mut self,
         guid: Guid,
         changes: impl IntoIterator<Item = (&'a str, Values)>,
     ) -> Result<(), AdError> {
         let changes: Vec<(&str, Values)> = changes.into_iter().collect();
-        if let Some((name, _)) = changes.iter().find(|(n, _)| is_maintained(n)) {
+        // The naming attributes change only with the DN (rename).
+        let naming = |n: &str| {
+            ["cn", "name", "ou"]
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(n))
+        };
+        if let Some((name, _)) = changes.iter().find(|(n, _)| is_maintained(n) || naming(n)) {
             return Err(AdError::ReadOnlyAttribute {
                 name: (*name).to_owned(),
             });

@@ -15,7 +15,13 @@
 //!   `deleted: true`, so the engine can restore them;
 //! - resiliency applies on create, update, stamp and restore alike;
 //! - deleting an already deleted object and restoring a live one succeed
-//!   (idempotent replay); an update of a soft-deleted object is `NotFound`.
+//!   (idempotent replay); an update of a soft-deleted object is `NotFound`;
+//! - uniqueness is modelled for userPrincipalName (among users) and proxy
+//!   addresses (among all kinds, `SMTP:` and `smtp:` alike); a UPN equal to
+//!   another object's proxy address, and the uniqueness of `mail` and
+//!   `OnPremiseSecurityIdentifier`, are not modelled;
+//! - the placeholder UPN is kept across updates while its conflict lasts,
+//!   so an object's UPN does not change with every unrelated write.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;

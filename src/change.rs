@@ -231,6 +231,38 @@ impl Watermark {
         matches!(self, Watermark::None)
     }
 
+    /// Whether two watermarks stand at the same position: the same cookie
+    /// bytes (whichever DC gave them), or the same USN, invocationId and DC
+    /// (DNS names compared without case). Batch continuity compares with
+    /// this rather than `==`.
+    ///
+    /// ```
+    /// use idsync::anchor::Guid;
+    /// use idsync::change::Watermark;
+    /// let a = Watermark::usn(7, Guid::from_u128(1), "DC1.corp.example.com");
+    /// assert!(a.same_position(&Watermark::usn(7, Guid::from_u128(1), "dc1.corp.example.com")));
+    /// assert!(!a.same_position(&Watermark::usn(8, Guid::from_u128(1), "dc1.corp.example.com")));
+    /// ```
+    pub fn same_position(&self, other: &Watermark) -> bool {
+        match (self, other) {
+            (Watermark::None, Watermark::None) => true,
+            (Watermark::DirSync { cookie: a, .. }, Watermark::DirSync { cookie: b, .. }) => a == b,
+            (
+                Watermark::Usn {
+                    highest_committed_usn: ua,
+                    invocation_id: ia,
+                    dc: da,
+                },
+                Watermark::Usn {
+                    highest_committed_usn: ub,
+                    invocation_id: ib,
+                    dc: db,
+                },
+            ) => ua == ub && ia == ib && da.eq_ignore_ascii_case(db),
+            _ => false,
+        }
+    }
+
     /// Why `self` (a newer watermark from the source) cannot continue `old`,
     /// or `None` when it does. A void watermark means a full sync is
     /// required: changes between the two may never be reported.
@@ -710,7 +742,9 @@ impl Committed {
             BatchKind::Delta => self.check_delta(header),
             BatchKind::Full { page: 0, .. } => Ok(Resume::Apply),
             BatchKind::Full { page, .. } => match &self.full_read {
-                Some(p) if page == p.next_page && header.since == p.last => Ok(Resume::Apply),
+                Some(p) if page == p.next_page && header.since.same_position(&p.last) => {
+                    Ok(Resume::Apply)
+                }
                 Some(p) if page == p.next_page => Err(ResumeError::Gap {
                     since: header.since.clone(),
                     committed: p.last.clone(),
@@ -722,7 +756,9 @@ impl Committed {
                 }),
                 // The last page of a read was committed: its watermark is
                 // the committed one.
-                None if header.watermark == self.watermark && !self.watermark.is_none() => {
+                None if header.watermark.same_position(&self.watermark)
+                    && !self.watermark.is_none() =>
+                {
                     Ok(Resume::AlreadyApplied)
                 }
                 None => Err(ResumeError::PageOutOfOrder { page, expected: 0 }),
@@ -736,13 +772,13 @@ impl Committed {
                 reason: VoidReason::NoBaseline,
             });
         }
-        if header.since == self.watermark {
+        if header.since.same_position(&self.watermark) {
             return match header.watermark.void_reason(&self.watermark) {
                 Some(reason) => Err(ResumeError::FullSyncRequired { reason }),
                 None => Ok(Resume::Apply),
             };
         }
-        if header.watermark == self.watermark {
+        if header.watermark.same_position(&self.watermark) {
             return Ok(Resume::AlreadyApplied);
         }
         match header.since.void_reason(&self.watermark) {
@@ -821,7 +857,7 @@ pub enum ChangeError {
         kind: String,
     },
     /// A field that is missing, of the wrong type, or not valid.
-    #[error("{path}: {message}")]
+    #[error("{}{message}", path_prefix(.path))]
     Invalid {
         /// Where, like `records[12].attributes.objectGUID.bytes[0]`.
         path: String,
@@ -837,6 +873,14 @@ pub enum ChangeError {
         /// What was wrong.
         message: String,
     },
+}
+
+fn path_prefix(path: &str) -> String {
+    if path.is_empty() {
+        "change batch: ".to_owned()
+    } else {
+        format!("{path}: ")
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1103,17 +1147,38 @@ impl<'de> Visitor<'de> for TypedValues {
     }
 }
 
-/// `{"name": {"<type>": [..]}, ..}` into [`Attributes`].
-struct AttributesSeed;
+/// Attribute names seen in this batch, so each distinct spelling is
+/// allocated once per batch rather than once per record. Bounded: past
+/// `NAMES_MAX` distinct names (hostile input) new names are not kept.
+#[derive(Default)]
+struct Names(Vec<AttrName>);
 
-impl<'de> DeserializeSeed<'de> for AttributesSeed {
+const NAMES_MAX: usize = 64;
+
+impl Names {
+    fn get(&mut self, name: &str) -> AttrName {
+        if let Some(n) = self.0.iter().find(|n| n.as_str() == name) {
+            return n.clone();
+        }
+        let n = AttrName::new(name);
+        if self.0.len() < NAMES_MAX {
+            self.0.push(n.clone());
+        }
+        n
+    }
+}
+
+/// `{"name": {"<type>": [..]}, ..}` into [`Attributes`].
+struct AttributesSeed<'n>(&'n mut Names);
+
+impl<'de> DeserializeSeed<'de> for AttributesSeed<'_> {
     type Value = Attributes;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Attributes, D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for AttributesSeed {
+impl<'de> Visitor<'de> for AttributesSeed<'_> {
     type Value = Attributes;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an object of attributes")
@@ -1132,7 +1197,7 @@ impl<'de> Visitor<'de> for AttributesSeed {
                     de::Error::custom("duplicate attribute"),
                 ));
             }
-            let name = AttrName::new(&key.0);
+            let name = self.0.get(&key.0);
             if values.is_empty() {
                 continue;
             }
@@ -1143,16 +1208,16 @@ impl<'de> Visitor<'de> for AttributesSeed {
 }
 
 /// `{"name": {"replace": ..} | {"add": .., "remove": ..}, ..}`.
-struct ChangesSeed;
+struct ChangesSeed<'n>(&'n mut Names);
 
-impl<'de> DeserializeSeed<'de> for ChangesSeed {
+impl<'de> DeserializeSeed<'de> for ChangesSeed<'_> {
     type Value = Vec<AttrChange>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<AttrChange>, D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for ChangesSeed {
+impl<'de> Visitor<'de> for ChangesSeed<'_> {
     type Value = Vec<AttrChange>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an object of attribute changes")
@@ -1170,7 +1235,7 @@ impl<'de> Visitor<'de> for ChangesSeed {
                 ));
             }
             out.push(AttrChange {
-                name: AttrName::new(&key.0),
+                name: self.0.get(&key.0),
                 op,
             });
         }
@@ -1263,13 +1328,20 @@ fn field<'de, A: MapAccess<'de>, T>(
 
 impl<'de> Deserialize<'de> for Change {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Change, D::Error> {
-        d.deserialize_map(RecordVisitor)
+        d.deserialize_map(RecordVisitor(&mut Names::default()))
     }
 }
 
-struct RecordVisitor;
+struct RecordVisitor<'n>(&'n mut Names);
 
-impl<'de> Visitor<'de> for RecordVisitor {
+impl<'de> DeserializeSeed<'de> for RecordVisitor<'_> {
+    type Value = Change;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Change, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordVisitor<'_> {
     type Value = Change;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a change record object")
@@ -1287,10 +1359,10 @@ impl<'de> Visitor<'de> for RecordVisitor {
                     decode_dn(&m.next_value::<Str<'de>>()?.0)
                 })?,
                 "attributes" => field(&mut map, &mut f.attributes, "attributes", |m| {
-                    m.next_value_seed(AttributesSeed)
+                    m.next_value_seed(AttributesSeed(&mut *self.0))
                 })?,
                 "changes" => field(&mut map, &mut f.changes, "changes", |m| {
-                    m.next_value_seed(ChangesSeed)
+                    m.next_value_seed(ChangesSeed(&mut *self.0))
                 })?,
                 "passwordHash" => field(&mut map, &mut f.password_hash, "passwordHash", |m| {
                     // Never repeat what the input held here.
@@ -1431,9 +1503,10 @@ impl<'de> Visitor<'de> for RecordsSeed {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Change>, A::Error> {
         let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        let mut names = Names::default();
         loop {
             let i = out.len();
-            match seq.next_element::<Change>() {
+            match seq.next_element_seed(RecordVisitor(&mut names)) {
                 Ok(Some(c)) => out.push(c),
                 Ok(None) => return Ok(out),
                 Err(e) => return Err(wrap(format_args!("[{i}]"), e)),

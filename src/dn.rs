@@ -328,6 +328,9 @@ impl<'de> Deserialize<'de> for Dn {
 /// `σ`), which would make `aΣ0` and `aσ0` different names; per-character
 /// lowercasing keeps equality a plain case-insensitive comparison.
 fn fold_case(value: &str) -> String {
+    if value.is_ascii() {
+        return value.to_ascii_lowercase();
+    }
     value.chars().flat_map(char::to_lowercase).collect()
 }
 

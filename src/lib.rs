@@ -31,9 +31,10 @@
 //! - [`deletion`]: the deletion policy and the per-cycle gate;
 //! - [`target`]: the cloud side: target objects, plan operations, the
 //!   `DirectoryTarget` trait;
-//! - [`log`]: provisioning log entries.
-//! - [`memory`]: an in-memory AD simulator and an in-memory Entra-like target.
-//! - [`graph`]: plan operations rendered as Microsoft Graph requests and batches.
+//! - [`log`]: provisioning log entries;
+//! - [`memory`]: in-memory Active Directory and Entra-like directories;
+//! - [`graph`]: Microsoft Graph requests for target operations;
+//! - [`ldif`]: an RFC 2849 LDIF reader.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -46,6 +47,7 @@ pub mod dn;
 pub mod engine;
 pub mod expr;
 pub mod graph;
+pub mod ldif;
 pub mod limits;
 pub mod log;
 pub mod mapping;

@@ -639,3 +639,121 @@ fn object_limit_refuses_the_150001st_object() {
         "object limit: the configuration holds 0 objects and 150001 more would exceed the limit of 150000; split the scope across more agents"
     );
 }
+
+#[derive(Debug, Clone)]
+enum Op {
+    Heartbeat(usize),
+    Tick,
+    Advance(u16),
+    Unregister(usize),
+}
+
+fn arb_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0usize..5).prop_map(Op::Heartbeat),
+        2 => Just(Op::Tick),
+        3 => (1u16..20).prop_map(Op::Advance),
+        1 => (0usize..5).prop_map(Op::Unregister),
+    ]
+}
+
+proptest! {
+    /// Random heartbeats, ticks and departures against the invariants:
+    /// after every tick an active agent is registered, healthy and assigned
+    /// to its configuration's domain; a configuration has none only when no
+    /// such agent exists; health is exactly "heartbeat within 30 minutes".
+    #[test]
+    fn registry_invariants(ops in proptest::collection::vec(arb_op(), 1..80)) {
+        let names = ["a", "b", "c", "d", "e"];
+        let domains = ["corp", "corp", "corp", "lab", "lab"];
+        let mut r = Registry::new(Limits::default());
+        for (n, d) in names.iter().zip(domains) {
+            r.register(t0(), (*n).into()).unwrap();
+            r.assign((*n).into(), d).unwrap();
+        }
+        r.add_configuration("corp".into(), "corp").unwrap();
+        r.add_configuration("lab".into(), "lab").unwrap();
+        let mut now = t0();
+        let mut last: std::collections::HashMap<&str, Timestamp> = names.iter().map(|n| (*n, t0())).collect();
+        for op in ops {
+            match op {
+                Op::Heartbeat(i) => {
+                    if r.heartbeat(now, &names[i].into()).is_ok() {
+                        last.insert(names[i], now);
+                    }
+                }
+                Op::Advance(m) => now = now.add_secs(i64::from(m) * 60),
+                Op::Unregister(i) => {
+                    if r.unregister(&names[i].into()).is_ok() {
+                        last.remove(names[i]);
+                    }
+                }
+                Op::Tick => {}
+            }
+            r.tick(now);
+            for a in r.agents() {
+                let fresh = now.since(last[a.id.as_str()]) < Limits::default().unhealthy_after;
+                prop_assert_eq!(a.healthy, fresh, "{} at {}", a.id, now);
+            }
+            for (config, domain) in [("corp", "corp"), ("lab", "lab")] {
+                let healthy_here: Vec<&AgentStatus> = r
+                    .agents()
+                    .iter()
+                    .filter(|a| a.healthy && a.domains.iter().any(|d| d == domain))
+                    .collect();
+                match r.active_agent(&config.into()) {
+                    Some(active) => {
+                        let a = r.agent(active).expect("the active agent is registered");
+                        prop_assert!(a.healthy);
+                        prop_assert!(a.domains.iter().any(|d| d == domain));
+                    }
+                    None => prop_assert!(healthy_here.is_empty()),
+                }
+            }
+        }
+    }
+
+    /// The schedule never asks for work in the past, only the heartbeat
+    /// while a cycle runs, and deltas start at least 30 s apart.
+    #[test]
+    fn schedule_invariants(steps in proptest::collection::vec((0u8..4, 0u16..400), 1..100)) {
+        let mut s = Schedule::first_run(&Limits::default());
+        let mut now = t0();
+        let mut last_start: Option<Timestamp> = None;
+        for (action, wait) in steps {
+            now = now.add_secs(i64::from(wait) / 10);
+            let due = s.next_due(now);
+            prop_assert!(due.at >= now);
+            if s.running().is_some() {
+                prop_assert_eq!(due.what, Work::Heartbeat);
+            }
+            match action {
+                0 => s.heartbeat_sent(now),
+                1 => {
+                    let _ = s.finished(now, CycleOutcome::Completed);
+                }
+                2 => {
+                    let _ = s.finished(now, CycleOutcome::Failed);
+                }
+                _ => {
+                    if due.at == now {
+                        let kind = match due.what {
+                            Work::Full { .. } => Some(CycleKind::Full),
+                            Work::Delta => Some(CycleKind::Delta),
+                            Work::Heartbeat => None,
+                        };
+                        if let Some(kind) = kind {
+                            s.started(now, kind).unwrap();
+                            if let Some(prev) = last_start {
+                                if kind == CycleKind::Delta {
+                                    prop_assert!(now.since(prev) >= std::time::Duration::from_secs(30));
+                                }
+                            }
+                            last_start = Some(now);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -331,6 +331,13 @@ fn syntax_errors_and_wrong_shapes() {
     }
     assert!(matches!(err(""), ChangeError::Syntax { .. }));
     assert!(matches!(err("[]"), ChangeError::Invalid { .. }));
+    assert!(
+        err("[]")
+            .to_string()
+            .starts_with("change batch: invalid type: sequence"),
+        "{}",
+        err("[]")
+    );
     assert!(matches!(err("{\"v\":1}"), ChangeError::Invalid { .. }));
     let e = err(&json.replace(r#""kind":{"full""#, r#""kind":{"partial""#));
     assert!(
@@ -655,8 +662,35 @@ fn duplicate_keys_and_single_records() {
             kind: "undelete".into()
         }
     );
-    let batch = format!(
-        r#"{{"v":1,"v":1,"source":"c","since":"none","watermark":"none","kind":"delta","records":[]}}"#
+    let batch = r#"{"v":1,"v":1,"source":"c","since":"none","watermark":"none","kind":"delta","records":[]}"#;
+    assert_eq!(err(batch).to_string(), "v: duplicate field");
+}
+
+#[test]
+fn dc_names_compare_without_case_in_continuity() {
+    let upper = Watermark::usn(10, Guid::from_u128(0xabc), "DC1.CORP.EXAMPLE.COM");
+    let mut c = Committed {
+        watermark: usn(10),
+        full_read: None,
+    };
+    let h = header(BatchKind::Delta, upper, usn(20));
+    assert_eq!(c.check(&h), Ok(Resume::Apply));
+    c.advance(&h);
+    let replay = header(
+        BatchKind::Delta,
+        usn(10),
+        Watermark::usn(20, Guid::from_u128(0xabc), "Dc1.Corp.Example.Com"),
     );
-    assert_eq!(err(&batch).to_string(), "v: duplicate field");
+    assert_eq!(c.check(&replay), Ok(Resume::AlreadyApplied));
+    // a DirSync cookie is its position, whichever DC gave it
+    let c = Committed {
+        watermark: Watermark::dirsync(b"k1", "dc1"),
+        full_read: None,
+    };
+    let h = header(
+        BatchKind::Delta,
+        Watermark::dirsync(b"k1", "dc2"),
+        Watermark::dirsync(b"k2", "dc2"),
+    );
+    assert_eq!(c.check(&h), Ok(Resume::Apply));
 }

@@ -51,6 +51,26 @@ pub struct QueueOverflow {
     pub limit: usize,
 }
 
+/// The log line for an overflow: what was dropped and what happens next.
+///
+/// ```
+/// use idsync::agent::QueueOverflow;
+/// let o = QueueOverflow { records_dropped: 3, bytes_dropped: 11, limit: 10 };
+/// assert_eq!(
+///     o.to_string(),
+///     "local queue overflow: dropped 3 change records (11 bytes; limit 10 bytes); a full sync will run on reconnect"
+/// );
+/// ```
+impl std::fmt::Display for QueueOverflow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "local queue overflow: dropped {} change records ({} bytes; limit {} bytes); a full sync will run on reconnect",
+            self.records_dropped, self.bytes_dropped, self.limit
+        )
+    }
+}
+
 /// What a push did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use = "an overflow must be logged and turned into a full sync"]
@@ -182,7 +202,7 @@ impl ChangeQueue {
     pub fn acknowledge(&mut self, count: usize) {
         for _ in 0..count {
             match self.records.pop_front() {
-                Some(r) => self.bytes -= r.len(),
+                Some(r) => self.bytes = self.bytes.saturating_sub(r.len()),
                 None => break,
             }
         }

@@ -658,6 +658,14 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
                     Reason::Membership,
                 );
                 let _ = m;
+                self.note(
+                    group,
+                    ObjectKind::Group,
+                    Outcome::Planned {
+                        op: op.id,
+                        action: op.action.name().to_owned(),
+                    },
+                );
                 self.members.push(op);
             }
         }

@@ -250,513 +250,845 @@ impl<'p, 'c, 'o, A: AttrLookup + ?Sized> Eval<'p, 'p, 'c, 'o, A> {
         }
     }
 
+    /// Dispatches to one small method per function: debug builds give a
+    /// function's frame room for every local of every branch, so one big
+    /// match would cost tens of kilobytes of stack per nesting level.
     fn call(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
-        let name = func.name();
         match func {
-            // ---- control flow: lazy ----
-            Func::Iif => {
-                let c = self.arg(ids, 0)?;
-                let pick = if truthy(&c, name, 1)? { 1 } else { 2 };
-                self.arg(ids, pick)
-            }
-            Func::Switch => {
-                let src = self.arg(ids, 0)?;
-                let s = single_text(&src, name, 1)?.unwrap_or(Cow::Borrowed(""));
-                let mut k = 2;
-                while k + 1 < ids.len() {
-                    let key = self.arg(ids, k)?;
-                    let kt = single_text(&key, name, k + 1)?.unwrap_or(Cow::Borrowed(""));
-                    if kt == s {
-                        return self.arg(ids, k + 1);
-                    }
-                    k += 2;
+            Func::Iif => self.f_iif(func, ids, aux),
+            Func::Switch => self.f_switch(func, ids, aux),
+            Func::Coalesce => self.f_coalesce(func, ids, aux),
+            Func::SelectUniqueValue => self.f_select_unique_value(func, ids, aux),
+            Func::IgnoreFlowIfNullOrEmpty => self.f_ignore_flow_if_null_or_empty(func, ids, aux),
+            Func::Error => self.f_error(func, ids, aux),
+            Func::IsNull => self.f_is_null(func, ids, aux),
+            Func::IsNullOrEmpty => self.f_is_null_or_empty(func, ids, aux),
+            Func::IsPresent => self.f_is_present(func, ids, aux),
+            Func::IsString => self.f_is_string(func, ids, aux),
+            Func::Now => self.f_now(func, ids, aux),
+            Func::Guid => self.f_guid(func, ids, aux),
+            Func::DefaultDomain => self.f_default_domain(func, ids, aux),
+            Func::RandomString => self.f_random_string(func, ids, aux),
+            Func::Redact => self.f_redact(func, ids, aux),
+            Func::Join => self.f_join(func, ids, aux),
+            Func::Append => self.f_append(func, ids, aux),
+            Func::Trim => self.f_trim(func, ids, aux),
+            Func::StripSpaces => self.f_strip_spaces(func, ids, aux),
+            Func::NormalizeDiacritics => self.f_normalize_diacritics(func, ids, aux),
+            Func::ToLower | Func::ToUpper => self.f_to_lower(func, ids, aux),
+            Func::PCase => self.f_p_case(func, ids, aux),
+            Func::Left => self.f_left(func, ids, aux),
+            Func::Mid => self.f_mid(func, ids, aux),
+            Func::Len => self.f_len(func, ids, aux),
+            Func::Word => self.f_word(func, ids, aux),
+            Func::InStr => self.f_in_str(func, ids, aux),
+            Func::Replace => self.f_replace(func, ids, aux),
+            Func::Split => self.f_split(func, ids, aux),
+            Func::ConvertToBase64 => self.f_convert_to_base64(func, ids, aux),
+            Func::ConvertToUtf8Hex => self.f_convert_to_utf8_hex(func, ids, aux),
+            Func::ConvertFromBase64 => self.f_convert_from_base64(func, ids, aux),
+            Func::CStr | Func::CRef => self.f_c_str(func, ids, aux),
+            Func::StringFromSid => self.f_string_from_sid(func, ids, aux),
+            Func::DnComponent => self.f_dn_component(func, ids, aux),
+            Func::Contains => self.f_contains(func, ids, aux),
+            Func::Count => self.f_count(func, ids, aux),
+            Func::Item => self.f_item(func, ids, aux),
+            Func::RemoveDuplicates => self.f_remove_duplicates(func, ids, aux),
+            Func::BitAnd => self.f_bit_and(func, ids, aux),
+            Func::CBool => self.f_c_bool(func, ids, aux),
+            Func::Not => self.f_not(func, ids, aux),
+            Func::CDate => self.f_c_date(func, ids, aux),
+            Func::DateFromNum => self.f_date_from_num(func, ids, aux),
+            Func::NumFromDate => self.f_num_from_date(func, ids, aux),
+            Func::DateAdd => self.f_date_add(func, ids, aux),
+            Func::DateDiff => self.f_date_diff(func, ids, aux),
+            Func::FormatDateTime => self.f_format_date_time(func, ids, aux),
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_iif(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        {
+            let c = self.arg(ids, 0)?;
+            let pick = if truthy(&c, name, 1)? { 1 } else { 2 };
+            self.arg(ids, pick)
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_switch(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        {
+            let src = self.arg(ids, 0)?;
+            let s = single_text(&src, name, 1)?.unwrap_or(Cow::Borrowed(""));
+            let mut k = 2;
+            while k + 1 < ids.len() {
+                let key = self.arg(ids, k)?;
+                let kt = single_text(&key, name, k + 1)?.unwrap_or(Cow::Borrowed(""));
+                if kt == s {
+                    return self.arg(ids, k + 1);
                 }
-                self.arg(ids, 1)
+                k += 2;
             }
-            Func::Coalesce => {
-                for i in 0..ids.len() {
-                    let v = self.arg(ids, i)?;
-                    if !v.is_null() {
-                        return Ok(v);
-                    }
+            self.arg(ids, 1)
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_coalesce(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        {
+            for i in 0..ids.len() {
+                let v = self.arg(ids, i)?;
+                if !v.is_null() {
+                    return Ok(v);
                 }
-                Ok(Val::Null)
             }
-            Func::SelectUniqueValue => {
-                for i in 0..ids.len() {
-                    let v = self.arg(ids, i)?;
-                    let Some(t) = single_text(&v, name, i + 1)? else {
-                        continue;
-                    };
+            Ok(Val::Null)
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_select_unique_value(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        {
+            for i in 0..ids.len() {
+                let v = self.arg(ids, i)?;
+                let Some(t) = single_text(&v, name, i + 1)? else {
+                    continue;
+                };
+                if t.is_empty() {
+                    continue;
+                }
+                let target = self
+                    .ctx
+                    .target_attribute
+                    .as_ref()
+                    .map_or("", |a| a.as_str());
+                if !self.ctx.oracle.is_taken(target, &t) {
+                    return Ok(v);
+                }
+            }
+            Err(EvalError::failed(
+                name,
+                "every candidate value is already taken in the target",
+            ))
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_ignore_flow_if_null_or_empty(
+        &mut self,
+        func: Func,
+        ids: &'p [NodeId],
+        aux: &'p Aux,
+    ) -> R<'p> {
+        let name = func.name();
+        {
+            let v = self.arg(ids, 0)?;
+            Ok(if v.is_null_or_empty() { Val::Ignore } else { v })
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_error(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        {
+            let v = self.arg(ids, 0)?;
+            let message = single_text(&v, name, 1)?
+                .map(Cow::into_owned)
+                .unwrap_or_default();
+            Err(EvalError::Raised { message })
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_is_null(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        Ok(boolean(self.arg(ids, 0)?.is_null()))
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_is_null_or_empty(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        Ok(boolean(self.arg(ids, 0)?.is_null_or_empty()))
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_is_present(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        Ok(boolean(!self.arg(ids, 0)?.is_null_or_empty()))
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_is_string(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        {
+            let v = self.arg(ids, 0)?;
+            let yes = !v.is_null()
+                && v.items()
+                    .iter()
+                    .all(|i| !matches!(i, Item::Ref(Value::Bytes(_) | Value::Secret(_))));
+            Ok(boolean(yes))
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_now(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        Ok(Val::One(Item::Date(DateTime::from_timestamp(self.ctx.now))))
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_guid(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        {
+            let hi = self.ctx.next_u64();
+            let lo = self.ctx.next_u64();
+            let mut b = (u128::from(hi) << 64 | u128::from(lo)).to_be_bytes();
+            b[6] = (b[6] & 0x0f) | 0x40;
+            b[8] = (b[8] & 0x3f) | 0x80;
+            Ok(Val::One(Item::Str(
+                uuid::Uuid::from_bytes(b).hyphenated().to_string(),
+            )))
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_default_domain(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        match &self.ctx.default_domain {
+            Some(d) => Ok(Val::One(Item::Str(d.to_string()))),
+            None => Err(EvalError::failed(
+                name,
+                "the tenant has no default verified domain",
+            )),
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_random_string(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        self.random_string(ids)
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_redact(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        {
+            self.ctx.redacted = true;
+            self.arg(ids, 0)
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_join(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        {
+            let sep_v = self.arg(ids, 0)?;
+            let sep = single_text(&sep_v, name, 1)?.unwrap_or(Cow::Borrowed(""));
+            let mut out = String::new();
+            let mut first = true;
+            for i in 1..ids.len() {
+                let v = self.arg(ids, i)?;
+                for item in v.items() {
+                    let t = item.text();
                     if t.is_empty() {
                         continue;
                     }
-                    let target = self
-                        .ctx
-                        .target_attribute
-                        .as_ref()
-                        .map_or("", |a| a.as_str());
-                    if !self.ctx.oracle.is_taken(target, &t) {
-                        return Ok(v);
+                    if !first {
+                        out.push_str(&sep);
                     }
+                    out.push_str(&t);
+                    first = false;
                 }
-                Err(EvalError::failed(
-                    name,
-                    "every candidate value is already taken in the target",
-                ))
             }
-            Func::IgnoreFlowIfNullOrEmpty => {
-                let v = self.arg(ids, 0)?;
-                Ok(if v.is_null_or_empty() { Val::Ignore } else { v })
+            Ok(Val::One(Item::Str(out)))
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_append(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        {
+            let src = self.arg(ids, 0)?;
+            let suf = self.arg(ids, 1)?;
+            let Some(suffix) = single_text(&suf, name, 2)? else {
+                return Ok(Val::Null);
+            };
+            map(src, |s| {
+                let mut o = String::with_capacity(s.len() + suffix.len());
+                o.push_str(s);
+                o.push_str(&suffix);
+                Ok(Some(o))
+            })
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_trim(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        map(self.arg(ids, 0)?, |s| {
+            let t = s.trim();
+            Ok((t.len() != s.len()).then(|| t.to_owned()))
+        })
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_strip_spaces(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        map(self.arg(ids, 0)?, |s| {
+            Ok(s.contains(' ').then(|| s.replace(' ', "")))
+        })
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_normalize_diacritics(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        map(self.arg(ids, 0)?, |s| Ok(text::normalize_diacritics(s)))
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_to_lower(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        {
+            let v = self.arg(ids, 0)?;
+            let culture = self.arg(ids, 1)?;
+            let turkic = single_text(&culture, name, 2)?
+                .is_some_and(|c| c.starts_with("tr") || c.starts_with("az"));
+            let upper = func == Func::ToUpper;
+            map(v, |s| Ok(Some(text::map_case(s, upper, turkic))))
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_p_case(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        {
+            let v = self.arg(ids, 0)?;
+            let seps = self.arg(ids, 1)?;
+            let seps = single_text(&seps, name, 2)?;
+            map(v, |s| Ok(Some(text::pcase(s, seps.as_deref()))))
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_left(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        {
+            let v = self.arg(ids, 0)?;
+            let n = self.int_arg(ids, 1, name)?;
+            if v.is_null() {
+                return Ok(Val::One(Item::Str(String::new())));
             }
-            Func::Error => {
-                let v = self.arg(ids, 0)?;
-                let message = single_text(&v, name, 1)?
-                    .map(Cow::into_owned)
-                    .unwrap_or_default();
-                Err(EvalError::Raised { message })
-            }
-            // ---- null tests ----
-            Func::IsNull => Ok(boolean(self.arg(ids, 0)?.is_null())),
-            Func::IsNullOrEmpty => Ok(boolean(self.arg(ids, 0)?.is_null_or_empty())),
-            Func::IsPresent => Ok(boolean(!self.arg(ids, 0)?.is_null_or_empty())),
-            Func::IsString => {
-                let v = self.arg(ids, 0)?;
-                let yes = !v.is_null()
-                    && v.items()
-                        .iter()
-                        .all(|i| !matches!(i, Item::Ref(Value::Bytes(_) | Value::Secret(_))));
-                Ok(boolean(yes))
-            }
-            // ---- context ----
-            Func::Now => Ok(Val::One(Item::Date(DateTime::from_timestamp(self.ctx.now)))),
-            Func::Guid => {
-                let hi = self.ctx.next_u64();
-                let lo = self.ctx.next_u64();
-                let mut b = (u128::from(hi) << 64 | u128::from(lo)).to_be_bytes();
-                b[6] = (b[6] & 0x0f) | 0x40;
-                b[8] = (b[8] & 0x3f) | 0x80;
-                Ok(Val::One(Item::Str(
-                    uuid::Uuid::from_bytes(b).hyphenated().to_string(),
-                )))
-            }
-            Func::DefaultDomain => match &self.ctx.default_domain {
-                Some(d) => Ok(Val::One(Item::Str(d.to_string()))),
-                None => Err(EvalError::failed(
-                    name,
-                    "the tenant has no default verified domain",
-                )),
-            },
-            Func::RandomString => self.random_string(ids),
-            Func::Redact => {
-                self.ctx.redacted = true;
-                self.arg(ids, 0)
-            }
-            // ---- strings ----
-            Func::Join => {
-                let sep_v = self.arg(ids, 0)?;
-                let sep = single_text(&sep_v, name, 1)?.unwrap_or(Cow::Borrowed(""));
-                let mut out = String::new();
-                let mut first = true;
-                for i in 1..ids.len() {
-                    let v = self.arg(ids, i)?;
-                    for item in v.items() {
-                        let t = item.text();
-                        if t.is_empty() {
-                            continue;
-                        }
-                        if !first {
-                            out.push_str(&sep);
-                        }
-                        out.push_str(&t);
-                        first = false;
-                    }
-                }
-                Ok(Val::One(Item::Str(out)))
-            }
-            Func::Append => {
-                let src = self.arg(ids, 0)?;
-                let suf = self.arg(ids, 1)?;
-                let Some(suffix) = single_text(&suf, name, 2)? else {
-                    return Ok(Val::Null);
-                };
-                map(src, |s| {
-                    let mut o = String::with_capacity(s.len() + suffix.len());
-                    o.push_str(s);
-                    o.push_str(&suffix);
-                    Ok(Some(o))
-                })
-            }
-            Func::Trim => map(self.arg(ids, 0)?, |s| {
-                let t = s.trim();
-                Ok((t.len() != s.len()).then(|| t.to_owned()))
-            }),
-            Func::StripSpaces => map(self.arg(ids, 0)?, |s| {
-                Ok(s.contains(' ').then(|| s.replace(' ', "")))
-            }),
-            Func::NormalizeDiacritics => {
-                map(self.arg(ids, 0)?, |s| Ok(text::normalize_diacritics(s)))
-            }
-            Func::ToLower | Func::ToUpper => {
-                let v = self.arg(ids, 0)?;
-                let culture = self.arg(ids, 1)?;
-                let turkic = single_text(&culture, name, 2)?
-                    .is_some_and(|c| c.starts_with("tr") || c.starts_with("az"));
-                let upper = func == Func::ToUpper;
-                map(v, |s| Ok(Some(text::map_case(s, upper, turkic))))
-            }
-            Func::PCase => {
-                let v = self.arg(ids, 0)?;
-                let seps = self.arg(ids, 1)?;
-                let seps = single_text(&seps, name, 2)?;
-                map(v, |s| Ok(Some(text::pcase(s, seps.as_deref()))))
-            }
-            Func::Left => {
-                let v = self.arg(ids, 0)?;
-                let n = self.int_arg(ids, 1, name)?;
-                if v.is_null() {
-                    return Ok(Val::One(Item::Str(String::new())));
-                }
-                let Some(n) = n else { return Ok(v) };
-                map(v, |s| {
-                    Ok(if n < 0 {
-                        None
-                    } else {
-                        let end = s.char_indices().nth(n as usize).map_or(s.len(), |(i, _)| i);
-                        (end != s.len()).then(|| s[..end].to_owned())
-                    })
-                })
-            }
-            Func::Mid => {
-                let v = self.arg(ids, 0)?;
-                let start = self.int_arg(ids, 1, name)?;
-                let len = self.int_arg(ids, 2, name)?;
-                let (Some(start), Some(len)) = (start, len) else {
-                    return Ok(Val::Null);
-                };
-                if start < 1 {
-                    return Err(EvalError::arg(
-                        name,
-                        2,
-                        format!("start {start} is below 1 (the first character is 1)"),
-                    ));
-                }
-                if len < 0 {
-                    return Err(EvalError::arg(name, 3, format!("length {len} is negative")));
-                }
-                map(v, |s| {
-                    let from = s
-                        .char_indices()
-                        .nth(start as usize - 1)
-                        .map_or(s.len(), |(i, _)| i);
-                    let rest = &s[from..];
-                    let to = rest
-                        .char_indices()
-                        .nth(len as usize)
-                        .map_or(rest.len(), |(i, _)| i);
-                    Ok(Some(rest[..to].to_owned()))
-                })
-            }
-            Func::Len => {
-                let v = self.arg(ids, 0)?;
-                let n = single_text(&v, name, 1)?.map_or(0, |t| t.chars().count());
-                Ok(Val::One(Item::Int(n as i64)))
-            }
-            Func::Word => {
-                let v = self.arg(ids, 0)?;
-                let n = self.int_arg(ids, 1, name)?.unwrap_or(0);
-                let d = self.arg(ids, 2)?;
-                let delims = single_text(&d, name, 3)?.unwrap_or(Cow::Borrowed(""));
-                let Some(s) = single_text(&v, name, 1)? else {
-                    return Ok(Val::One(Item::Str(String::new())));
-                };
-                let word = if n < 1 {
-                    ""
+            let Some(n) = n else { return Ok(v) };
+            map(v, |s| {
+                Ok(if n < 0 {
+                    None
                 } else {
-                    s.split(|c| delims.contains(c))
-                        .filter(|w| !w.is_empty())
-                        .nth(n as usize - 1)
-                        .unwrap_or("")
-                };
-                Ok(Val::One(Item::Str(word.to_owned())))
+                    let end = s.char_indices().nth(n as usize).map_or(s.len(), |(i, _)| i);
+                    (end != s.len()).then(|| s[..end].to_owned())
+                })
+            })
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_mid(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        {
+            let v = self.arg(ids, 0)?;
+            let start = self.int_arg(ids, 1, name)?;
+            let len = self.int_arg(ids, 2, name)?;
+            let (Some(start), Some(len)) = (start, len) else {
+                return Ok(Val::Null);
+            };
+            if start < 1 {
+                return Err(EvalError::arg(
+                    name,
+                    2,
+                    format!("start {start} is below 1 (the first character is 1)"),
+                ));
             }
-            Func::InStr => {
-                let hay = self.arg(ids, 0)?;
-                let needle = self.arg(ids, 1)?;
-                let start = self.int_arg(ids, 2, name)?.unwrap_or(1);
-                let cmp = self.arg(ids, 3)?;
-                let text_compare = single_text(&cmp, name, 4)?
-                    .is_some_and(|c| c.eq_ignore_ascii_case("vbTextCompare") || c.trim() == "1");
-                let (Some(h), Some(n)) =
-                    (single_text(&hay, name, 1)?, single_text(&needle, name, 2)?)
-                else {
-                    return Ok(Val::Null);
-                };
-                if start < 1 {
-                    return Err(EvalError::arg(name, 3, format!("start {start} is below 1")));
-                }
-                Ok(Val::One(Item::Int(instr(
-                    &h,
-                    &n,
-                    start as usize,
-                    text_compare,
-                ))))
+            if len < 0 {
+                return Err(EvalError::arg(name, 3, format!("length {len} is negative")));
             }
-            Func::Replace => self.replace(ids, aux),
-            Func::Split => {
-                let v = self.arg(ids, 0)?;
-                let d = self.arg(ids, 1)?;
-                let Some(delim) = single_text(&d, name, 2)? else {
-                    return Ok(v);
-                };
-                if v.is_null() {
-                    return Ok(Val::Null);
-                }
-                let mut out = Vec::new();
-                for item in v.items() {
-                    let t = item.text();
-                    if delim.is_empty() {
-                        out.push(Item::Str(t.into_owned()));
-                    } else {
-                        out.extend(t.split(&*delim).map(|p| Item::Str(p.to_owned())));
-                    }
-                }
-                Ok(Val::Many(out))
+            map(v, |s| {
+                let from = s
+                    .char_indices()
+                    .nth(start as usize - 1)
+                    .map_or(s.len(), |(i, _)| i);
+                let rest = &s[from..];
+                let to = rest
+                    .char_indices()
+                    .nth(len as usize)
+                    .map_or(rest.len(), |(i, _)| i);
+                Ok(Some(rest[..to].to_owned()))
+            })
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_len(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        {
+            let v = self.arg(ids, 0)?;
+            let n = single_text(&v, name, 1)?.map_or(0, |t| t.chars().count());
+            Ok(Val::One(Item::Int(n as i64)))
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_word(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        {
+            let v = self.arg(ids, 0)?;
+            let n = self.int_arg(ids, 1, name)?.unwrap_or(0);
+            let d = self.arg(ids, 2)?;
+            let delims = single_text(&d, name, 3)?.unwrap_or(Cow::Borrowed(""));
+            let Some(s) = single_text(&v, name, 1)? else {
+                return Ok(Val::One(Item::Str(String::new())));
+            };
+            let word = if n < 1 {
+                ""
+            } else {
+                s.split(|c| delims.contains(c))
+                    .filter(|w| !w.is_empty())
+                    .nth(n as usize - 1)
+                    .unwrap_or("")
+            };
+            Ok(Val::One(Item::Str(word.to_owned())))
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_in_str(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        {
+            let hay = self.arg(ids, 0)?;
+            let needle = self.arg(ids, 1)?;
+            let start = self.int_arg(ids, 2, name)?.unwrap_or(1);
+            let cmp = self.arg(ids, 3)?;
+            let text_compare = single_text(&cmp, name, 4)?
+                .is_some_and(|c| c.eq_ignore_ascii_case("vbTextCompare") || c.trim() == "1");
+            let (Some(h), Some(n)) = (single_text(&hay, name, 1)?, single_text(&needle, name, 2)?)
+            else {
+                return Ok(Val::Null);
+            };
+            if start < 1 {
+                return Err(EvalError::arg(name, 3, format!("start {start} is below 1")));
             }
-            Func::ConvertToBase64 => map(self.arg(ids, 0)?, |s| {
-                let bytes: Vec<u8> = s.encode_utf16().flat_map(u16::to_le_bytes).collect();
-                Ok(Some(STANDARD.encode(bytes)))
-            }),
-            Func::ConvertToUtf8Hex => map(self.arg(ids, 0)?, |s| {
-                Ok(Some(s.bytes().map(|b| format!("{b:02X}")).collect()))
-            }),
-            Func::ConvertFromBase64 => {
-                let v = self.arg(ids, 0)?;
-                let e = self.arg(ids, 1)?;
-                let enc = single_text(&e, name, 2)?.map(|s| s.to_ascii_lowercase());
-                map(v, |s| {
-                    let bytes = STANDARD
-                        .decode(s.trim())
-                        .map_err(|_| EvalError::arg(name, 1, "not valid base64"))?;
-                    let out = match enc.as_deref() {
-                        Some("utf8") => String::from_utf8(bytes)
-                            .map_err(|_| EvalError::arg(name, 1, "not valid UTF-8"))?,
-                        Some("ascii") => bytes
-                            .iter()
-                            .map(|&b| if b.is_ascii() { b as char } else { '?' })
-                            .collect(),
-                        _ => {
-                            if bytes.len() % 2 != 0 {
-                                return Err(EvalError::arg(
-                                    name,
-                                    1,
-                                    "UTF-16 data has an odd number of bytes",
-                                ));
-                            }
-                            let units: Vec<u16> = bytes
-                                .chunks_exact(2)
-                                .map(|c| u16::from_le_bytes([c[0], c[1]]))
-                                .collect();
-                            String::from_utf16(&units)
-                                .map_err(|_| EvalError::arg(name, 1, "not valid UTF-16"))?
+            Ok(Val::One(Item::Int(instr(
+                &h,
+                &n,
+                start as usize,
+                text_compare,
+            ))))
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_replace(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        self.replace(ids, aux)
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_split(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        {
+            let v = self.arg(ids, 0)?;
+            let d = self.arg(ids, 1)?;
+            let Some(delim) = single_text(&d, name, 2)? else {
+                return Ok(v);
+            };
+            if v.is_null() {
+                return Ok(Val::Null);
+            }
+            let mut out = Vec::new();
+            for item in v.items() {
+                let t = item.text();
+                if delim.is_empty() {
+                    out.push(Item::Str(t.into_owned()));
+                } else {
+                    out.extend(t.split(&*delim).map(|p| Item::Str(p.to_owned())));
+                }
+            }
+            Ok(Val::Many(out))
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_convert_to_base64(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        map(self.arg(ids, 0)?, |s| {
+            let bytes: Vec<u8> = s.encode_utf16().flat_map(u16::to_le_bytes).collect();
+            Ok(Some(STANDARD.encode(bytes)))
+        })
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_convert_to_utf8_hex(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        map(self.arg(ids, 0)?, |s| {
+            Ok(Some(s.bytes().map(|b| format!("{b:02X}")).collect()))
+        })
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_convert_from_base64(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        {
+            let v = self.arg(ids, 0)?;
+            let e = self.arg(ids, 1)?;
+            let enc = single_text(&e, name, 2)?.map(|s| s.to_ascii_lowercase());
+            map(v, |s| {
+                let bytes = STANDARD
+                    .decode(s.trim())
+                    .map_err(|_| EvalError::arg(name, 1, "not valid base64"))?;
+                let out = match enc.as_deref() {
+                    Some("utf8") => String::from_utf8(bytes)
+                        .map_err(|_| EvalError::arg(name, 1, "not valid UTF-8"))?,
+                    Some("ascii") => bytes
+                        .iter()
+                        .map(|&b| if b.is_ascii() { b as char } else { '?' })
+                        .collect(),
+                    _ => {
+                        if bytes.len() % 2 != 0 {
+                            return Err(EvalError::arg(
+                                name,
+                                1,
+                                "UTF-16 data has an odd number of bytes",
+                            ));
                         }
-                    };
-                    Ok(Some(out))
-                })
-            }
-            Func::CStr | Func::CRef => {
-                let v = self.arg(ids, 0)?;
-                Ok(v)
-            }
-            Func::StringFromSid => map(self.arg(ids, 0)?, |s| {
-                sid_from_text(s)
-                    .map(Some)
-                    .map_err(|m| EvalError::arg(name, 1, m))
-            }),
-            Func::DnComponent => {
-                let v = self.arg(ids, 0)?;
-                let n = self.int_arg(ids, 1, name)?;
-                let (Some(s), Some(n)) = (single_text(&v, name, 1)?, n) else {
-                    return Ok(Val::Null);
-                };
-                let dn = Dn::parse(&s).map_err(|e| EvalError::arg(name, 1, e))?;
-                if n < 1 {
-                    return Err(EvalError::arg(name, 2, format!("component {n} is below 1")));
-                }
-                Ok(
-                    match dn
-                        .rdn_avas(n as usize - 1)
-                        .and_then(|a| a.into_iter().next())
-                    {
-                        Some(ava) => Val::One(Item::Str(ava.value)),
-                        None => Val::Null,
-                    },
-                )
-            }
-            Func::Contains => {
-                let v = self.arg(ids, 0)?;
-                let s = self.arg(ids, 1)?;
-                let c = self.arg(ids, 2)?;
-                let case_sensitive = single_text(&c, name, 3)?
-                    .is_some_and(|c| c.eq_ignore_ascii_case("CaseSensitive"));
-                let Some(needle) = single_text(&s, name, 2)? else {
-                    return Ok(Val::Null);
-                };
-                let found = v.items().iter().position(|i| {
-                    let t = i.text();
-                    if case_sensitive {
-                        t.contains(&*needle)
-                    } else {
-                        t.to_lowercase().contains(&needle.to_lowercase())
+                        let units: Vec<u16> = bytes
+                            .chunks_exact(2)
+                            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                            .collect();
+                        String::from_utf16(&units)
+                            .map_err(|_| EvalError::arg(name, 1, "not valid UTF-16"))?
                     }
-                });
-                Ok(Val::One(Item::Int(found.map_or(0, |p| p as i64 + 1))))
+                };
+                Ok(Some(out))
+            })
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_c_str(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        {
+            let v = self.arg(ids, 0)?;
+            Ok(v)
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_string_from_sid(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        map(self.arg(ids, 0)?, |s| {
+            sid_from_text(s)
+                .map(Some)
+                .map_err(|m| EvalError::arg(name, 1, m))
+        })
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_dn_component(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        {
+            let v = self.arg(ids, 0)?;
+            let n = self.int_arg(ids, 1, name)?;
+            let (Some(s), Some(n)) = (single_text(&v, name, 1)?, n) else {
+                return Ok(Val::Null);
+            };
+            let dn = Dn::parse(&s).map_err(|e| EvalError::arg(name, 1, e))?;
+            if n < 1 {
+                return Err(EvalError::arg(name, 2, format!("component {n} is below 1")));
             }
-            // ---- multi-valued ----
-            Func::Count => Ok(Val::One(Item::Int(self.arg(ids, 0)?.items().len() as i64))),
-            Func::Item => {
-                let v = self.arg(ids, 0)?;
-                let idx = self.int_arg(ids, 1, name)?;
-                let Some(idx) = idx else { return Ok(Val::Null) };
-                if v.is_null() {
-                    return Ok(Val::Null);
-                }
-                let n = v.items().len();
-                if idx < 1 || idx as u64 > n as u64 {
-                    return Err(EvalError::arg(
-                        name,
-                        2,
-                        format!("index {idx} is out of bounds (1 to {n})"),
-                    ));
-                }
-                Ok(match v {
-                    Val::Many(mut items) => Val::One(items.swap_remove(idx as usize - 1)),
-                    other => other,
-                })
-            }
-            Func::RemoveDuplicates => {
-                let v = self.arg(ids, 0)?;
-                match v {
-                    Val::Many(items) => {
-                        let mut out: Vec<Item<'p>> = Vec::with_capacity(items.len());
-                        for it in items {
-                            if !out.iter().any(|o| o.text() == it.text()) {
-                                out.push(it);
-                            }
-                        }
-                        Ok(Val::Many(out))
-                    }
-                    other => Ok(other),
-                }
-            }
-            // ---- numbers and booleans ----
-            Func::BitAnd => {
-                let a = self.int_arg(ids, 0, name)?;
-                let b = self.int_arg(ids, 1, name)?;
-                Ok(match (a, b) {
-                    (Some(a), Some(b)) => Val::One(Item::Int(a & b)),
-                    _ => Val::Null,
-                })
-            }
-            Func::CBool => {
-                let v = self.arg(ids, 0)?;
-                Ok(boolean(truthy(&v, name, 1)?))
-            }
-            Func::Not => {
-                let v = self.arg(ids, 0)?;
-                let t = single_text(&v, name, 1)?;
-                Ok(boolean(
-                    !t.is_some_and(|t| t.trim().eq_ignore_ascii_case("true")),
-                ))
-            }
-            // ---- dates ----
-            Func::CDate => {
-                let v = self.arg(ids, 0)?;
-                match self.date_of(&v, name, 1)? {
-                    Some(d) => Ok(Val::One(Item::Date(d))),
-                    None => Ok(Val::Null),
-                }
-            }
-            Func::DateFromNum => {
-                let v = self.int_arg(ids, 0, name)?;
-                let Some(n) = v else { return Ok(Val::Null) };
-                let d = DateTime::from_filetime(n).ok_or_else(|| {
-                    EvalError::arg(name, 1, format!("{n} is outside the date range"))
-                })?;
-                Ok(Val::One(Item::Date(d)))
-            }
-            Func::NumFromDate => {
-                let v = self.arg(ids, 0)?;
-                Ok(match self.date_of(&v, name, 1)? {
-                    Some(d) => Val::One(Item::Int(d.to_filetime())),
+            Ok(
+                match dn
+                    .rdn_avas(n as usize - 1)
+                    .and_then(|a| a.into_iter().next())
+                {
+                    Some(ava) => Val::One(Item::Str(ava.value)),
                     None => Val::Null,
-                })
+                },
+            )
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_contains(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        {
+            let v = self.arg(ids, 0)?;
+            let s = self.arg(ids, 1)?;
+            let c = self.arg(ids, 2)?;
+            let case_sensitive =
+                single_text(&c, name, 3)?.is_some_and(|c| c.eq_ignore_ascii_case("CaseSensitive"));
+            let Some(needle) = single_text(&s, name, 2)? else {
+                return Ok(Val::Null);
+            };
+            let found = v.items().iter().position(|i| {
+                let t = i.text();
+                if case_sensitive {
+                    t.contains(&*needle)
+                } else {
+                    t.to_lowercase().contains(&needle.to_lowercase())
+                }
+            });
+            Ok(Val::One(Item::Int(found.map_or(0, |p| p as i64 + 1))))
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_count(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        Ok(Val::One(Item::Int(self.arg(ids, 0)?.items().len() as i64)))
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_item(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        {
+            let v = self.arg(ids, 0)?;
+            let idx = self.int_arg(ids, 1, name)?;
+            let Some(idx) = idx else { return Ok(Val::Null) };
+            if v.is_null() {
+                return Ok(Val::Null);
             }
-            Func::DateAdd => {
-                let iv = self.arg(ids, 0)?;
-                let interval = self.interval(&iv, name)?;
-                let n = self.arg(ids, 1)?;
-                let n = match single_text(&n, name, 2)? {
-                    Some(t) => parse_number(&t)
-                        .ok_or_else(|| EvalError::arg(name, 2, format!("{t:?} is not a number")))?,
-                    None => return Ok(Val::Null),
-                };
-                let dv = self.arg(ids, 2)?;
-                let Some(d) = self.date_of(&dv, name, 3)? else {
-                    return Ok(Val::Null);
-                };
-                let (Some(interval), true) = (interval, n.is_finite()) else {
-                    return Ok(Val::Null);
-                };
-                let r = d.add(interval, n.trunc() as i64).ok_or_else(|| {
-                    EvalError::arg(name, 2, "the result is outside the date range")
-                })?;
-                Ok(Val::One(Item::Date(r)))
+            let n = v.items().len();
+            if idx < 1 || idx as u64 > n as u64 {
+                return Err(EvalError::arg(
+                    name,
+                    2,
+                    format!("index {idx} is out of bounds (1 to {n})"),
+                ));
             }
-            Func::DateDiff => {
-                let iv = self.arg(ids, 0)?;
-                let interval = self.interval(&iv, name)?;
-                let a = self.arg(ids, 1)?;
-                let b = self.arg(ids, 2)?;
-                let (Some(interval), Some(a), Some(b)) = (
-                    interval,
-                    self.date_of(&a, name, 2)?,
-                    self.date_of(&b, name, 3)?,
-                ) else {
-                    return Ok(Val::Null);
-                };
-                Ok(Val::One(Item::Int(a.diff(interval, b))))
-            }
-            Func::FormatDateTime => {
-                let v = self.arg(ids, 0)?;
-                let (in_pos, out_pos) = if ids.len() == 4 { (2, 3) } else { (1, 2) };
-                let inf = self.arg(ids, in_pos)?;
-                let outf = self.arg(ids, out_pos)?;
-                let Some(out_fmt) = single_text(&outf, name, out_pos + 1)? else {
-                    return Err(EvalError::arg(
-                        name,
-                        out_pos + 1,
-                        "the output format is missing",
-                    ));
-                };
-                let in_fmt = single_text(&inf, name, in_pos + 1)?;
-                let d = match (v.items(), in_fmt) {
-                    ([], _) => return Ok(Val::Null),
-                    ([Item::Date(d)], _) => *d,
-                    (_, Some(f)) => {
-                        let s = single_text(&v, name, 1)?.unwrap_or(Cow::Borrowed(""));
-                        DateTime::parse_exact(&s, &f).map_err(|m| EvalError::arg(name, 1, m))?
+            Ok(match v {
+                Val::Many(mut items) => Val::One(items.swap_remove(idx as usize - 1)),
+                other => other,
+            })
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_remove_duplicates(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        {
+            let v = self.arg(ids, 0)?;
+            match v {
+                Val::Many(items) => {
+                    let mut out: Vec<Item<'p>> = Vec::with_capacity(items.len());
+                    for it in items {
+                        if !out.iter().any(|o| o.text() == it.text()) {
+                            out.push(it);
+                        }
                     }
-                    (_, None) => match self.date_of(&v, name, 1)? {
-                        Some(d) => d,
-                        None => return Ok(Val::Null),
-                    },
-                };
-                let s = d
-                    .format(&out_fmt)
-                    .map_err(|m| EvalError::arg(name, out_pos + 1, m))?;
-                Ok(Val::One(Item::Str(s)))
+                    Ok(Val::Many(out))
+                }
+                other => Ok(other),
             }
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_bit_and(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        {
+            let a = self.int_arg(ids, 0, name)?;
+            let b = self.int_arg(ids, 1, name)?;
+            Ok(match (a, b) {
+                (Some(a), Some(b)) => Val::One(Item::Int(a & b)),
+                _ => Val::Null,
+            })
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_c_bool(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        {
+            let v = self.arg(ids, 0)?;
+            Ok(boolean(truthy(&v, name, 1)?))
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_not(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        {
+            let v = self.arg(ids, 0)?;
+            let t = single_text(&v, name, 1)?;
+            Ok(boolean(
+                !t.is_some_and(|t| t.trim().eq_ignore_ascii_case("true")),
+            ))
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_c_date(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        {
+            let v = self.arg(ids, 0)?;
+            match self.date_of(&v, name, 1)? {
+                Some(d) => Ok(Val::One(Item::Date(d))),
+                None => Ok(Val::Null),
+            }
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_date_from_num(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        {
+            let v = self.int_arg(ids, 0, name)?;
+            let Some(n) = v else { return Ok(Val::Null) };
+            let d = DateTime::from_filetime(n)
+                .ok_or_else(|| EvalError::arg(name, 1, format!("{n} is outside the date range")))?;
+            Ok(Val::One(Item::Date(d)))
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_num_from_date(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        {
+            let v = self.arg(ids, 0)?;
+            Ok(match self.date_of(&v, name, 1)? {
+                Some(d) => Val::One(Item::Int(d.to_filetime())),
+                None => Val::Null,
+            })
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_date_add(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        {
+            let iv = self.arg(ids, 0)?;
+            let interval = self.interval(&iv, name)?;
+            let n = self.arg(ids, 1)?;
+            let n = match single_text(&n, name, 2)? {
+                Some(t) => parse_number(&t)
+                    .ok_or_else(|| EvalError::arg(name, 2, format!("{t:?} is not a number")))?,
+                None => return Ok(Val::Null),
+            };
+            let dv = self.arg(ids, 2)?;
+            let Some(d) = self.date_of(&dv, name, 3)? else {
+                return Ok(Val::Null);
+            };
+            let (Some(interval), true) = (interval, n.is_finite()) else {
+                return Ok(Val::Null);
+            };
+            let r = d
+                .add(interval, n.trunc() as i64)
+                .ok_or_else(|| EvalError::arg(name, 2, "the result is outside the date range"))?;
+            Ok(Val::One(Item::Date(r)))
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_date_diff(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        {
+            let iv = self.arg(ids, 0)?;
+            let interval = self.interval(&iv, name)?;
+            let a = self.arg(ids, 1)?;
+            let b = self.arg(ids, 2)?;
+            let (Some(interval), Some(a), Some(b)) = (
+                interval,
+                self.date_of(&a, name, 2)?,
+                self.date_of(&b, name, 3)?,
+            ) else {
+                return Ok(Val::Null);
+            };
+            Ok(Val::One(Item::Int(a.diff(interval, b))))
+        }
+    }
+
+    #[inline(never)]
+    #[allow(unused_variables)]
+    fn f_format_date_time(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let name = func.name();
+        {
+            let v = self.arg(ids, 0)?;
+            let (in_pos, out_pos) = if ids.len() == 4 { (2, 3) } else { (1, 2) };
+            let inf = self.arg(ids, in_pos)?;
+            let outf = self.arg(ids, out_pos)?;
+            let Some(out_fmt) = single_text(&outf, name, out_pos + 1)? else {
+                return Err(EvalError::arg(
+                    name,
+                    out_pos + 1,
+                    "the output format is missing",
+                ));
+            };
+            let in_fmt = single_text(&inf, name, in_pos + 1)?;
+            let d = match (v.items(), in_fmt) {
+                ([], _) => return Ok(Val::Null),
+                ([Item::Date(d)], _) => *d,
+                (_, Some(f)) => {
+                    let s = single_text(&v, name, 1)?.unwrap_or(Cow::Borrowed(""));
+                    DateTime::parse_exact(&s, &f).map_err(|m| EvalError::arg(name, 1, m))?
+                }
+                (_, None) => match self.date_of(&v, name, 1)? {
+                    Some(d) => d,
+                    None => return Ok(Val::Null),
+                },
+            };
+            let s = d
+                .format(&out_fmt)
+                .map_err(|m| EvalError::arg(name, out_pos + 1, m))?;
+            Ok(Val::One(Item::Str(s)))
         }
     }
 

@@ -263,7 +263,7 @@ impl<'a> Lexer<'a> {
             '%' => {
                 let rest = self.src.get(start + 1..).unwrap_or("");
                 let n = rest.find(|c: char| !is_ident_char(c)).unwrap_or(rest.len());
-                if n == 0 || rest[n..].chars().next() != Some('%') {
+                if n == 0 || !rest[n..].starts_with('%') {
                     return Err(self.err(Span::new(start, start + 1 + n), ExprErrorKind::BadMacro));
                 }
                 self.pos = start + 1 + n + 1;

@@ -309,6 +309,16 @@ impl InMemoryAd {
         self
     }
 
+    /// Like [`InMemoryAd::with_source`], in place.
+    pub fn set_source(&mut self, source: ConfigId) {
+        self.source = source;
+    }
+
+    /// Like [`InMemoryAd::with_dc_name`], in place.
+    pub fn set_dc_name(&mut self, dc: &str) {
+        self.dc = dc.to_owned();
+    }
+
     /// Sets how many objects a full-read page holds (at least 1; default
     /// 1000, about what DirSync returns per page).
     pub fn set_page_size(&mut self, objects: usize) {

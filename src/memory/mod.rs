@@ -12,8 +12,10 @@
 
 mod ad;
 mod entra;
+mod source;
 
 pub use ad::{AdError, ChangedSince, FullRead, InMemoryAd, Tombstone};
 pub use entra::{
     CloudObject, FaultRule, InMemoryTarget, LoggedOp, PasswordState, SOFT_DELETE_RETENTION_SECS,
 };
+pub use source::AdSource;

@@ -428,7 +428,10 @@ mod tests {
             check(ObjectKind::Contact, DN, &[]),
             Err(B::ContactWithoutMail)
         );
-        assert_eq!(check(ObjectKind::Contact, DN, &[mail.clone()]), Ok(()));
+        assert_eq!(
+            check(ObjectKind::Contact, DN, std::slice::from_ref(&mail)),
+            Ok(())
+        );
         assert_eq!(
             check(
                 ObjectKind::Contact,

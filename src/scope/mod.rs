@@ -1013,21 +1013,25 @@ impl CompiledScope {
     }
 
     /// The first include that takes the object; if none does, the first
-    /// include whose exclude caught it, else "outside".
+    /// include whose exclude caught it, else "outside". Excludes count only
+    /// while they sit strictly under their include.
     pub(crate) fn check_ous(&self, obj: &ScopedObject<'_>, env: &impl ScopeEnv) -> StepResult {
         if self.ous.is_empty() {
             return Ok(None);
         }
         let mut excluded = None;
         for (i, ou) in self.ous.iter().enumerate() {
-            if !obj.dn.is_under(ou.include.current(env).0) {
+            let include = ou.include.current(env).0;
+            if !obj.dn.is_under(include) {
                 continue;
             }
-            match ou
-                .excludes
-                .iter()
-                .position(|e| obj.dn.is_under(e.current(env).0))
-            {
+            // An exclude that has since moved out of its include (or above
+            // it) no longer carves anything out of it.
+            let excluded_by = |e: &Container| {
+                let ex = e.current(env).0;
+                obj.dn.is_under(ex) && ex.is_under(include) && ex != include
+            };
+            match ou.excludes.iter().position(excluded_by) {
                 None => return Ok(Some(i)),
                 Some(j) => {
                     excluded.get_or_insert(OutReason::ExcludedOu {

@@ -43,7 +43,12 @@ fn world(n: usize, deletion: DeletionConfig) -> World {
     config.deletion = deletion;
     let mut engine = Engine::new(&config).unwrap();
     let r = engine
-        .run_cycle(&mut AdSource::new(&mut ad, "corp"), &mut target, day(0), false)
+        .run_cycle(
+            &mut AdSource::new(&mut ad, "corp"),
+            &mut target,
+            day(0),
+            false,
+        )
         .unwrap();
     assert_eq!(r.commit.failed, 0);
     assert_eq!(engine.exports().count(), n);
@@ -59,7 +64,12 @@ fn world(n: usize, deletion: DeletionConfig) -> World {
 impl World {
     fn cycle(&mut self, at: Timestamp, full: bool) -> CycleReport {
         self.engine
-            .run_cycle(&mut AdSource::new(&mut self.ad, "corp"), &mut self.target, at, full)
+            .run_cycle(
+                &mut AdSource::new(&mut self.ad, "corp"),
+                &mut self.target,
+                at,
+                full,
+            )
             .unwrap()
     }
 
@@ -105,8 +115,16 @@ fn a_dc_returning_40_percent_holds_deletions_as_source_incomplete() {
     let r = w.cycle(day(1), true);
     assert!(r.ingested.iter().any(|i| i.suspect));
     assert_eq!(World::deletes(&r), 0, "no deletion from a short read");
-    assert_eq!(r.plan.status, PlanStatus::Paused { held: r.plan.held[0].items.len() });
-    assert!(matches!(r.plan.held[0].why, HoldWhy::SourceReadIncomplete { last: 200, .. }));
+    assert_eq!(
+        r.plan.status,
+        PlanStatus::Paused {
+            held: r.plan.held[0].items.len()
+        }
+    );
+    assert!(matches!(
+        r.plan.held[0].why,
+        HoldWhy::SourceReadIncomplete { last: 201, .. }
+    ));
     let held = r.plan.log.iter().find(|l| matches!(&l.outcome, Outcome::Skipped(SkipReason::HeldForApproval { why }) if why.contains("source read looks incomplete")));
     assert!(held.is_some());
     assert_eq!(w.live_users(), 200);
@@ -149,13 +167,16 @@ fn an_in_scope_ou_renamed_keeps_its_objects() {
 
 #[test]
 fn a_group_emptied_by_mistake_is_held_per_group() {
-    let mut w = world(40, DeletionConfig {
-        per_group_removals: Some(Limit {
-            count: None,
-            percent: Some(50.0),
-        }),
-        ..DeletionConfig::automatic(100)
-    });
+    let mut w = world(
+        40,
+        DeletionConfig {
+            per_group_removals: Some(Limit {
+                count: None,
+                percent: Some(50.0),
+            }),
+            ..DeletionConfig::automatic(100)
+        },
+    );
     let staff_dn = w.ad.dn_of(w.staff).unwrap();
     let all = w.ad.add_group(&staff_dn, "All Staff").unwrap();
     for u in &w.users {
@@ -171,7 +192,14 @@ fn a_group_emptied_by_mistake_is_held_per_group() {
     assert_eq!(r.plan.held.len(), 1);
     assert_eq!(r.plan.held[0].category, Category::MembershipRemovals);
     assert_eq!(r.plan.held[0].items.len(), 40);
-    assert!(matches!(r.plan.held[0].why, HoldWhy::OverPercent { count: 40, of: 40, .. }));
+    assert!(matches!(
+        r.plan.held[0].why,
+        HoldWhy::OverPercent {
+            count: 40,
+            of: 40,
+            ..
+        }
+    ));
     assert_eq!(w.target.members(&gid).len(), 40);
     // removing a few is fine
     let mut w2 = w;
@@ -185,10 +213,13 @@ fn a_group_emptied_by_mistake_is_held_per_group() {
 
 #[test]
 fn a_leaver_deleted_with_a_30_day_grace_period_and_restored_on_day_10() {
-    let mut w = world(5, DeletionConfig {
-        grace_period_secs: Some(30 * 86_400),
-        ..DeletionConfig::automatic(100)
-    });
+    let mut w = world(
+        5,
+        DeletionConfig {
+            grace_period_secs: Some(30 * 86_400),
+            ..DeletionConfig::automatic(100)
+        },
+    );
     let leaver = w.users[0];
     let other = w.users[1];
     w.ad.delete(leaver).unwrap();
@@ -196,9 +227,14 @@ fn a_leaver_deleted_with_a_30_day_grace_period_and_restored_on_day_10() {
     let r = w.cycle(day(0), false);
     assert_eq!(World::deletes(&r), 0);
     let op = r.plan.ops.iter().find(|o| o.object == leaver).unwrap();
-    assert!(matches!(&op.reason, Reason::GraceDisable { delete_after, .. } if *delete_after == day(30)));
+    assert!(
+        matches!(&op.reason, Reason::GraceDisable { delete_after, .. } if *delete_after == day(30))
+    );
     let id = w.engine.exported(&leaver).unwrap().target.clone();
-    assert_eq!(w.target.attribute(&id, "AccountEnabled"), &[Value::Bool(false)]);
+    assert_eq!(
+        w.target.attribute(&id, "AccountEnabled"),
+        &[Value::Bool(false)]
+    );
     assert!(!w.target.get(&id).unwrap().deleted);
     let explain = w.engine.explain(&leaver, day(1), &w.target).unwrap();
     let _ = explain;
@@ -209,45 +245,75 @@ fn a_leaver_deleted_with_a_30_day_grace_period_and_restored_on_day_10() {
     w.ad.restore(leaver, None).unwrap();
     let r = w.cycle(day(10), false);
     assert_eq!(World::deletes(&r), 0);
-    assert_eq!(w.target.attribute(&id, "AccountEnabled"), &[Value::Bool(true)]);
+    assert_eq!(
+        w.target.attribute(&id, "AccountEnabled"),
+        &[Value::Bool(true)]
+    );
     // day 31: the other leaver is deleted, the restored one is not
     let r = w.cycle(day(31), false);
-    let dels: Vec<_> = r.plan.ops.iter().filter(|o| matches!(o.action, Action::Delete { .. })).collect();
+    let dels: Vec<_> = r
+        .plan
+        .ops
+        .iter()
+        .filter(|o| matches!(o.action, Action::Delete { .. }))
+        .collect();
     assert_eq!(dels.len(), 1);
     assert_eq!(dels[0].object, other);
     assert_eq!(dels[0].reason, Reason::GracePeriodEnded);
     assert!(!w.target.get(&id).unwrap().deleted);
-    assert_eq!(w.engine.exported(&other).unwrap().status, ExportStatus::Deleted);
+    assert_eq!(
+        w.engine.exported(&other).unwrap().status,
+        ExportStatus::Deleted
+    );
 }
 
 #[test]
 fn percentage_and_per_kind_limits_apply_with_the_stricter_winning() {
-    let mut w = world(100, DeletionConfig {
-        threshold_percent: Some(5.0),
-        ..DeletionConfig::automatic(500)
-    });
+    let mut w = world(
+        100,
+        DeletionConfig {
+            threshold_percent: Some(5.0),
+            ..DeletionConfig::automatic(500)
+        },
+    );
     for u in &w.users[..6] {
         w.ad.delete(*u).unwrap();
     }
     let r = w.cycle(day(1), false);
     assert_eq!(World::deletes(&r), 0);
-    assert!(matches!(r.plan.held[0].why, HoldWhy::OverPercent { count: 6, of: 100, .. }));
-    let mut w = world(100, DeletionConfig {
-        per_kind: PerKind {
-            user: Some(Limit {
-                count: Some(3),
-                percent: None,
-            }),
-            ..PerKind::default()
+    assert!(matches!(
+        r.plan.held[0].why,
+        HoldWhy::OverPercent {
+            count: 6,
+            of: 100,
+            ..
+        }
+    ));
+    let mut w = world(
+        100,
+        DeletionConfig {
+            per_kind: PerKind {
+                user: Some(Limit {
+                    count: Some(3),
+                    percent: None,
+                }),
+                ..PerKind::default()
+            },
+            ..DeletionConfig::automatic(500)
         },
-        ..DeletionConfig::automatic(500)
-    });
+    );
     for u in &w.users[..4] {
         w.ad.delete(*u).unwrap();
     }
     let r = w.cycle(day(1), false);
     assert_eq!(World::deletes(&r), 0);
-    assert!(matches!(r.plan.held[0].why, HoldWhy::OverThreshold { count: 4, threshold: 3 }));
+    assert!(matches!(
+        r.plan.held[0].why,
+        HoldWhy::OverThreshold {
+            count: 4,
+            threshold: 3
+        }
+    ));
 }
 
 #[test]
@@ -255,9 +321,12 @@ fn protected_objects_are_never_deleted_or_disabled_automatically() {
     let mut w = world(10, DeletionConfig::automatic(100));
     let staff_dn = w.ad.dn_of(w.staff).unwrap();
     let admins_ou = w.ad.add_ou(&staff_dn, "Admins").unwrap();
-    let admin = w.ad.add_user(&w.ad.dn_of(admins_ou).unwrap(), "Root Admin").unwrap();
+    let admin =
+        w.ad.add_user(&w.ad.dn_of(admins_ou).unwrap(), "Root Admin")
+            .unwrap();
     w.ad.set(w.users[2], "adminCount", [Value::Int(1)]).unwrap();
-    w.ad.set(w.users[3], "title", [Value::str("Domain Admin")]).unwrap();
+    w.ad.set(w.users[3], "title", [Value::str("Domain Admin")])
+        .unwrap();
     w.cycle(day(1), false);
     let mut config = w.engine.config().config().clone();
     config.deletion.protected = vec![
@@ -280,10 +349,15 @@ fn protected_objects_are_never_deleted_or_disabled_automatically() {
     ];
     let state = w.engine.snapshot();
     w.engine = Engine::restore(&config, state).unwrap();
+    // the new configuration reads attributes the mirror lacks: a full read
+    assert!(w.engine.full_read_required());
+    let r = w.cycle(day(2), false);
+    assert!(r.full_read);
+    assert!(!w.engine.full_read_required());
     for g in [admin, w.users[1], w.users[2], w.users[3], w.users[4]] {
         w.ad.delete(g).unwrap();
     }
-    let r = w.cycle(day(2), false);
+    let r = w.cycle(day(3), false);
     let deleted: Vec<Guid> = r
         .plan
         .ops
@@ -292,7 +366,13 @@ fn protected_objects_are_never_deleted_or_disabled_automatically() {
         .map(|o| o.object)
         .collect();
     assert_eq!(deleted, vec![w.users[4]]);
-    let protected: Vec<_> = r.plan.held.iter().filter(|h| matches!(h.why, HoldWhy::Protected { .. })).flat_map(|h| h.items.iter().map(|i| i.key.object)).collect();
+    let protected: Vec<_> = r
+        .plan
+        .held
+        .iter()
+        .filter(|h| matches!(h.why, HoldWhy::Protected { .. }))
+        .flat_map(|h| h.items.iter().map(|i| i.key.object))
+        .collect();
     assert_eq!(protected.len(), 4, "{:?}", r.plan.held);
 }
 
@@ -318,10 +398,20 @@ fn an_approval_releases_exactly_its_set() {
         w.ad.delete(*u).unwrap();
     }
     let r = w.cycle(day(2), false);
-    let deleted: Vec<Guid> = r.plan.ops.iter().filter(|o| matches!(o.action, Action::Delete { .. })).map(|o| o.object).collect();
+    let deleted: Vec<Guid> = r
+        .plan
+        .ops
+        .iter()
+        .filter(|o| matches!(o.action, Action::Delete { .. }))
+        .map(|o| o.object)
+        .collect();
     assert_eq!(deleted.len(), 12);
     assert!(deleted.iter().all(|g| w.users[..12].contains(g)));
-    assert_eq!(r.plan.held.len(), 1, "the new deletions need a new approval");
+    assert_eq!(
+        r.plan.held.len(),
+        1,
+        "the new deletions need a new approval"
+    );
     assert_eq!(r.plan.held[0].items.len(), 12);
 }
 
@@ -349,5 +439,8 @@ fn a_void_watermark_forces_a_full_read_never_deletions_by_absence() {
         },
         records: vec![],
     };
-    assert!(matches!(w.engine.ingest(&stale), Err(IngestError::Resume(_))));
+    assert!(matches!(
+        w.engine.ingest(&stale),
+        Err(IngestError::Resume(_))
+    ));
 }

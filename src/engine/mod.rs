@@ -55,7 +55,6 @@ use crate::object::{AttrName, ObjectKind, Row, Secret, Slot, Value, Values};
 use crate::target::{Action, OpId, OpResult, TargetId, TargetLookup, TargetOp};
 use crate::time::Timestamp;
 
-
 /// How an exported object was first tied to its target object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -421,6 +420,26 @@ pub struct State {
     /// rename or move of the container keeps its scope.
     #[serde(default)]
     pub pins: Vec<crate::scope::Pin>,
+    /// The attribute of each slot the mirror's rows use (the configuration's
+    /// table when the snapshot was taken), so a snapshot restored under a
+    /// changed configuration is re-keyed, never misread.
+    #[serde(default)]
+    pub attributes: Vec<AttrName>,
+    /// A digest of the configuration the state was built under.
+    #[serde(default)]
+    pub config_digest: u64,
+    /// The configuration changed so that the mirror lacks attributes it now
+    /// needs: the next cycle must be a full read.
+    #[serde(default)]
+    pub full_read_required: bool,
+}
+
+/// A stable digest of a configuration (FNV-1a over its JSON form).
+fn config_digest(config: &SyncConfig) -> u64 {
+    let text = serde_json::to_string(config).unwrap_or_default();
+    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// A full read in progress (pages applied so far).
@@ -492,6 +511,9 @@ impl Engine {
                 suspect_read: None,
                 deprovision_after: HashMap::new(),
                 pins: Vec::new(),
+                attributes: Vec::new(),
+                config_digest: config_digest(config),
+                full_read_required: false,
             },
             working: Committed::default(),
             staged: 0,
@@ -513,18 +535,51 @@ impl Engine {
         limits: crate::limits::Limits,
         mut state: State,
     ) -> Result<Engine, ConfigError> {
+        let digest = config_digest(config);
         let mut config = config.clone();
         config.scope.apply_pins(&state.pins);
         let mut engine = Engine::with_limits(&config, limits)?;
+        let new_names = engine.cfg.table.names().to_vec();
+        if !state.attributes.is_empty() && state.attributes != new_names {
+            // Re-key every row from the old slots to the new ones.
+            let map: Vec<Option<Slot>> = state
+                .attributes
+                .iter()
+                .map(|n| engine.cfg.table.get(n.as_str()))
+                .collect();
+            state.mirror.remap(&map, Some(engine.cfg.slots.member));
+            for g in state.gone.values_mut() {
+                g.row = remap_row(&g.row, &map);
+            }
+            if new_names.iter().any(|n| !state.attributes.contains(n)) {
+                state.full_read_required = true;
+            }
+        }
+        state.attributes = new_names;
         state.mirror.reindex();
+        let changed = state.config_digest != digest;
+        state.config_digest = digest;
         engine.working = state.committed.clone();
         engine.st = state;
+        if changed {
+            // A configuration change re-evaluates every object.
+            engine.mark_all_due();
+        }
         Ok(engine)
     }
 
     /// A snapshot of the committed state (call after [`Engine::commit`]).
     pub fn snapshot(&self) -> State {
-        self.st.clone()
+        let mut s = self.st.clone();
+        s.attributes = self.cfg.table.names().to_vec();
+        s
+    }
+
+    /// Whether the next cycle must be a full read (the configuration now
+    /// needs attributes the mirror does not hold). [`Engine::run_cycle`]
+    /// honours it.
+    pub fn full_read_required(&self) -> bool {
+        self.st.full_read_required
     }
 
     /// The compiled configuration.
@@ -604,7 +659,8 @@ impl Engine {
             })
             .collect();
         let would_hold = self.st.mirror.len() + new_objects.len();
-        let limit = usize::try_from(self.limits.max_objects_per_configuration).unwrap_or(usize::MAX);
+        let limit =
+            usize::try_from(self.limits.max_objects_per_configuration).unwrap_or(usize::MAX);
         if would_hold > limit {
             return Err(IngestError::ObjectLimit { would_hold, limit });
         }
@@ -641,6 +697,7 @@ impl Engine {
                         self.remove_object(g, GoneCause::MissingFromFullRead, &mut touched);
                     }
                     report.missing_from_full_read = missing.len();
+                    self.st.full_read_required = false;
                     let health = &self.cfg.source.deletion.source_health;
                     match self.st.last_full_read {
                         Some(last) if health.is_suspect(objects, last) => {
@@ -1129,6 +1186,16 @@ impl Engine {
     }
 }
 
+fn remap_row(row: &Row, map: &[Option<Slot>]) -> Row {
+    let mut out = Row::default();
+    for (slot, values) in row.iter() {
+        if let Some(Some(new)) = map.get(usize::from(slot.0)) {
+            out.set(*new, values.iter().cloned().collect());
+        }
+    }
+    out
+}
+
 fn error_category(kind: crate::target::TargetErrorKind) -> ErrorCategory {
     use crate::target::TargetErrorKind as K;
     match kind {
@@ -1212,7 +1279,7 @@ impl Engine {
         S: crate::source::DirectorySource + ?Sized,
         T: crate::target::DirectoryTarget + ?Sized,
     {
-        let mut full_read = full || self.working.watermark.is_none();
+        let mut full_read = full || self.working.watermark.is_none() || self.st.full_read_required;
         let mut ingested = Vec::new();
         if !full_read {
             match source.changes_since(&self.working.watermark.clone()) {

@@ -745,11 +745,8 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
                 Protection::Anchor { anchor: a } => anchor.as_ref() == Some(a),
                 Protection::Subtree { dn: root } => dn.is_some_and(|d| d.is_under(root)),
                 Protection::Attribute { attribute, values } => {
-                    match (
-                        cfg.table.get(attribute),
-                        self.e.st.mirror.get(&g.key.object),
-                    ) {
-                        (Some(slot), Some(entry)) => entry.row.values(slot).iter().any(|v| {
+                    match (cfg.table.get(attribute), row) {
+                        (Some(slot), Some(row)) => row.values(slot).iter().any(|v| {
                             let text = v.to_string();
                             values.iter().any(|w| w.eq_ignore_ascii_case(&text))
                         }),
@@ -760,12 +757,8 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
                     let scope = cfg.protected_filters.iter().find(|(j, _)| *j == i);
                     match (scope, row, dn) {
                         (Some((_, scope)), Some(row), Some(dn)) => {
-                            let obj = crate::scope::ScopedObject::new(
-                                g.key.object,
-                                dn,
-                                g.op.kind,
-                                row,
-                            );
+                            let obj =
+                                crate::scope::ScopedObject::new(g.key.object, dn, g.op.kind, row);
                             scope
                                 .evaluate(&obj, &super::explain::MirrorEnv(&self.e.st.mirror))
                                 .is_in()

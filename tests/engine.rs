@@ -683,3 +683,73 @@ fn password_hashes_flow_only_in_their_op() {
     assert!(!text.contains("canary-password-hash-8472"));
     assert!(t.get(&target_id(&e, 1)).unwrap().password.has_hash());
 }
+
+#[test]
+fn memberships_are_direct_and_in_scope_only() {
+    let mut e = Engine::new(&config()).unwrap();
+    let mut t = target();
+    let ann = user(1, "Ann Lee", "OU=Staff");
+    let cy = user(3, "Cy Doe", "OU=Contractors");
+    let dee = user(4, "Dee Kim", "OU=Staff");
+    let inner = group(11, "Inner", "OU=Staff", &[&dee]);
+    let outer = group(10, "Outer", "OU=Staff", &[&ann, &cy, &inner]);
+    e.ingest(&full(
+        100,
+        vec![
+            ou(100, "Staff"),
+            ou(101, "Contractors"),
+            ann,
+            cy,
+            dee,
+            inner,
+            outer,
+        ],
+    ))
+    .unwrap();
+    let (plan, _, _) = cycle(&mut e, &mut t, now(0));
+    let mut members = t.members(&target_id(&e, 10));
+    members.sort();
+    let mut want = vec![target_id(&e, 1), target_id(&e, 11)];
+    want.sort();
+    assert_eq!(
+        members, want,
+        "Ann and the nested group itself; not Cy (out of scope), not Dee (nested)"
+    );
+    let l = plan.log.iter().find(|l| {
+        l.object == guid(10)
+            && matches!(
+                l.outcome,
+                Outcome::Skipped(SkipReason::MembersOutOfScope { count: 1 })
+            )
+    });
+    assert!(l.is_some(), "{:#?}", plan.log);
+    // adds and removals are incremental
+    e.ingest(&delta(
+        100,
+        101,
+        vec![Change::Modify {
+            guid: guid(10),
+            changes: vec![AttrChange {
+                name: "member".into(),
+                op: AttrOp::Incremental {
+                    add: [Value::Dn(dn(&format!("CN=Dee Kim,OU=Staff,{DOMAIN}")))]
+                        .into_iter()
+                        .collect(),
+                    remove: [Value::Dn(dn(&format!("CN=Ann Lee,OU=Staff,{DOMAIN}")))]
+                        .into_iter()
+                        .collect(),
+                },
+            }],
+            password_hash: None,
+        }],
+    ))
+    .unwrap();
+    let (plan, _, _) = cycle(&mut e, &mut t, now(1));
+    let acts: Vec<&str> = plan.ops.iter().map(|o| o.action.name()).collect();
+    assert_eq!(acts, vec!["addMember", "removeMember"]);
+    let mut members = t.members(&target_id(&e, 10));
+    members.sort();
+    let mut want = vec![target_id(&e, 4), target_id(&e, 11)];
+    want.sort();
+    assert_eq!(members, want);
+}

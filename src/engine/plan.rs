@@ -638,13 +638,25 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
             .unwrap_or_default();
         let mut wanted: Vec<(Guid, TargetRef)> = Vec::new();
         let source_members = entry.members.clone();
+        let mut skipped_members = 0usize;
         for m in &source_members {
             if self.desired(m) != Desired::In {
+                skipped_members += 1;
                 continue;
             }
             if let Some(r) = self.target_ref(m) {
                 wanted.push((*m, r));
             }
+        }
+        if skipped_members > 0 {
+            // Only members in scope are exported; say how many were not.
+            self.note(
+                group,
+                ObjectKind::Group,
+                skipped(SkipReason::MembersOutOfScope {
+                    count: skipped_members,
+                }),
+            );
         }
         for (m, r) in &wanted {
             if !exported.contains(m) {

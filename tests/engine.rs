@@ -108,19 +108,8 @@ fn unchanged_objects_yield_no_ops_and_deltas_only_changed_attributes() {
             .any(|l| l.object == guid(1) && l.outcome == Outcome::Skipped(SkipReason::Unchanged))
     );
     // a delta carrying only sn: the mirror supplies the rest
-    e.ingest(&delta(
-        100,
-        101,
-        vec![Change::Modify {
-            guid: guid(1),
-            changes: vec![AttrChange {
-                name: "sn".into(),
-                op: AttrOp::Replace([s("Lee-Smith")].into_iter().collect()),
-            }],
-            password_hash: None,
-        }],
-    ))
-    .unwrap();
+    e.ingest(&delta(100, 101, vec![set_attr(1, "sn", [s("Lee-Smith")])]))
+        .unwrap();
     let (plan, _, _) = cycle(&mut e, &mut t, now(2));
     assert_eq!(plan.ops.len(), 1);
     match &plan.ops[0].action {
@@ -288,14 +277,7 @@ fn over_threshold_pauses_the_cycle_and_reject_keeps_the_objects() {
     let mut changes: Vec<Change> = (0..11u128)
         .map(|n| tomb(1000 + n, &format!("User {n}"), None))
         .collect();
-    changes.push(Change::Modify {
-        guid: guid(1011),
-        changes: vec![AttrChange {
-            name: "title".into(),
-            op: AttrOp::Replace([s("Boss")].into_iter().collect()),
-        }],
-        password_hash: None,
-    });
+    changes.push(set_attr(1011, "title", [s("Boss")]));
     e.ingest(&delta(100, 101, changes)).unwrap();
     let (plan, _, _) = cycle(&mut e, &mut t, now(1));
     assert_eq!(plan.status, PlanStatus::Paused { held: 11 });
@@ -342,14 +324,7 @@ fn disables_and_membership_removals_are_gated_too() {
             password_hash: None,
         })
         .collect();
-    changes.push(Change::Modify {
-        guid: guid(10),
-        changes: vec![AttrChange {
-            name: "member".into(),
-            op: AttrOp::Replace(Default::default()),
-        }],
-        password_hash: None,
-    });
+    changes.push(set_attr(10, "member", []));
     e.ingest(&delta(100, 101, changes)).unwrap();
     let (plan, _, _) = cycle(&mut e, &mut t, now(1));
     assert_eq!(plan.gate.counts.disables, 12);
@@ -386,19 +361,8 @@ fn failed_ops_are_retried_then_quarantined() {
     );
     // a change in the source lifts the quarantine
     t.clear_faults();
-    e.ingest(&delta(
-        100,
-        101,
-        vec![Change::Modify {
-            guid: guid(1),
-            changes: vec![AttrChange {
-                name: "title".into(),
-                op: AttrOp::Replace([s("x")].into_iter().collect()),
-            }],
-            password_hash: None,
-        }],
-    ))
-    .unwrap();
+    e.ingest(&delta(100, 101, vec![set_attr(1, "title", [s("x")])]))
+        .unwrap();
     cycle(&mut e, &mut t, now(3));
     assert!(e.exported(&guid(1)).is_some());
 }
@@ -407,19 +371,8 @@ fn failed_ops_are_retried_then_quarantined() {
 fn transient_failures_retry_without_quarantine() {
     let (mut e, mut t) = synced();
     t.fail_next(1, TargetErrorKind::Transient);
-    e.ingest(&delta(
-        100,
-        101,
-        vec![Change::Modify {
-            guid: guid(2),
-            changes: vec![AttrChange {
-                name: "title".into(),
-                op: AttrOp::Replace([s("Dev")].into_iter().collect()),
-            }],
-            password_hash: None,
-        }],
-    ))
-    .unwrap();
+    e.ingest(&delta(100, 101, vec![set_attr(2, "title", [s("Dev")])]))
+        .unwrap();
     let (_, _, r) = cycle(&mut e, &mut t, now(1));
     assert_eq!(r.failed, 1);
     assert_eq!(e.failure(&guid(2)).unwrap().count, 0);
@@ -553,18 +506,7 @@ fn uncommitted_ops_stay_due() {
 #[test]
 fn replayed_batches_change_nothing() {
     let (mut e, mut t) = synced();
-    let b = delta(
-        100,
-        101,
-        vec![Change::Modify {
-            guid: guid(2),
-            changes: vec![AttrChange {
-                name: "title".into(),
-                op: AttrOp::Replace([s("Dev")].into_iter().collect()),
-            }],
-            password_hash: None,
-        }],
-    );
+    let b = delta(100, 101, vec![set_attr(2, "title", [s("Dev")])]);
     e.ingest(&b).unwrap();
     cycle(&mut e, &mut t, now(1));
     let r = e.ingest(&b).unwrap();
@@ -576,19 +518,8 @@ fn replayed_batches_change_nothing() {
 #[test]
 fn snapshot_restores_an_engine_that_plans_the_same() {
     let (mut e, t) = synced();
-    e.ingest(&delta(
-        100,
-        101,
-        vec![Change::Modify {
-            guid: guid(2),
-            changes: vec![AttrChange {
-                name: "title".into(),
-                op: AttrOp::Replace([s("Dev")].into_iter().collect()),
-            }],
-            password_hash: None,
-        }],
-    ))
-    .unwrap();
+    e.ingest(&delta(100, 101, vec![set_attr(2, "title", [s("Dev")])]))
+        .unwrap();
     let json = serde_json::to_string(&e.snapshot()).unwrap();
     let state: State = serde_json::from_str(&json).unwrap();
     let restored = Engine::restore(&config(), state).unwrap();

@@ -1109,13 +1109,11 @@ impl Engine {
     /// still called for: an object that came back into scope is not
     /// deleted).
     pub fn approve(&mut self, held_set: u64, by: &str, now: Timestamp) -> Result<(), HeldError> {
-        let set = self.decide(held_set)?;
-        set.status = HeldStatus::Approved {
+        let status = HeldStatus::Approved {
             by: by.to_owned(),
             at: now,
         };
-        let keys: Vec<GateKey> = set.items.iter().map(|i| i.key).collect();
-        for k in keys {
+        for k in self.decide(held_set, status)? {
             self.st.approved.push(k);
             self.mark_due(k.object);
         }
@@ -1126,17 +1124,17 @@ impl Engine {
     /// they are, and they are not proposed again until the source object
     /// changes.
     pub fn reject(&mut self, held_set: u64, by: &str, now: Timestamp) -> Result<(), HeldError> {
-        let set = self.decide(held_set)?;
-        set.status = HeldStatus::Rejected {
+        let status = HeldStatus::Rejected {
             by: by.to_owned(),
             at: now,
         };
-        let keys: Vec<GateKey> = set.items.iter().map(|i| i.key).collect();
+        let keys = self.decide(held_set, status)?;
         self.st.rejected.extend(keys);
         Ok(())
     }
 
-    fn decide(&mut self, id: u64) -> Result<&mut HeldSet, HeldError> {
+    /// Records the decision on a held set; returns its gate keys.
+    fn decide(&mut self, id: u64, status: HeldStatus) -> Result<Vec<GateKey>, HeldError> {
         let set = self
             .st
             .held
@@ -1146,7 +1144,8 @@ impl Engine {
         if set.status != HeldStatus::Held {
             return Err(HeldError::AlreadyDecided(id));
         }
-        Ok(set)
+        set.status = status;
+        Ok(set.items.iter().map(|i| i.key).collect())
     }
 
     /// Explains one object: scope, match, every mapped attribute, and the

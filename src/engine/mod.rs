@@ -459,6 +459,9 @@ pub struct Engine {
     full_read: Option<FullRead>,
     /// Password hashes waiting to flow (never persisted).
     secrets: HashMap<Guid, Secret>,
+    /// target id -> source object, over the export state (rebuilt on
+    /// restore), so matching and membership commits never scan exports.
+    by_target: HashMap<TargetId, Guid>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -519,6 +522,7 @@ impl Engine {
             staged: 0,
             full_read: None,
             secrets: HashMap::new(),
+            by_target: HashMap::new(),
         })
     }
 
@@ -560,6 +564,11 @@ impl Engine {
         let changed = state.config_digest != digest;
         state.config_digest = digest;
         engine.working = state.committed.clone();
+        engine.by_target = state
+            .exports
+            .iter()
+            .map(|(g, x)| (x.target.clone(), *g))
+            .collect();
         engine.st = state;
         if changed {
             // A configuration change re-evaluates every object.
@@ -1002,6 +1011,7 @@ impl Engine {
         match &op.action {
             Action::Create { anchor, attributes } => {
                 if let Some(id) = target_id {
+                    self.by_target.insert(id.clone(), op.object);
                     self.st.exports.insert(
                         op.object,
                         Exported {
@@ -1025,6 +1035,7 @@ impl Engine {
                     crate::target::Reason::SoftMatch { on } => MatchedBy::SoftMatch(on.clone()),
                     _ => MatchedBy::HardMatch,
                 };
+                self.by_target.insert(target.clone(), op.object);
                 self.st.exports.insert(
                     op.object,
                     Exported {
@@ -1095,14 +1106,15 @@ impl Engine {
         created: &HashMap<OpId, TargetId>,
     ) -> Option<Guid> {
         let id = match member {
-            crate::target::TargetRef::Id(id) => id.clone(),
-            crate::target::TargetRef::CreatedBy(o) => created.get(o)?.clone(),
+            crate::target::TargetRef::Id(id) => id,
+            crate::target::TargetRef::CreatedBy(o) => created.get(o)?,
         };
-        self.st
-            .exports
-            .iter()
-            .find(|(_, x)| x.target == id)
-            .map(|(g, _)| *g)
+        self.by_target.get(id).copied()
+    }
+
+    /// The source object exported to a target object.
+    pub fn object_of(&self, target: &TargetId) -> Option<Guid> {
+        self.by_target.get(target).copied()
     }
 
     /// Approves a held set: the next plan applies exactly its ops (those

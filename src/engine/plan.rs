@@ -57,6 +57,8 @@ pub(super) struct Planner<'a, T: ?Sized> {
     matched: HashMap<Guid, TargetId>,
     claimed: HashSet<TargetId>,
     groups: HashSet<Guid>,
+    restored: HashSet<Guid>,
+    failed: HashSet<Guid>,
     flows: Vec<Flow>,
 }
 
@@ -78,6 +80,8 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
             matched: HashMap::new(),
             claimed: HashSet::new(),
             groups: HashSet::new(),
+            restored: HashSet::new(),
+            failed: HashSet::new(),
             flows: Vec::new(),
         }
     }
@@ -142,6 +146,9 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
     }
 
     fn planned(&mut self, op: TargetOp) {
+        if matches!(op.action, Action::Restore { .. }) {
+            self.restored.insert(op.object);
+        }
         self.note(
             op.object,
             op.kind,
@@ -163,6 +170,7 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
         permanent: bool,
     ) {
         self.book.failed.push((g, permanent, message.clone()));
+        self.failed.insert(g);
         self.note(
             g,
             kind,
@@ -350,10 +358,8 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
         // One target object is one source object's.
         let taken_by_other = self
             .e
-            .st
-            .exports
-            .iter()
-            .any(|(other, x)| *other != g && x.target == target_obj.id);
+            .object_of(&target_obj.id)
+            .is_some_and(|other| other != g);
         if taken_by_other || !self.claimed.insert(target_obj.id.clone()) {
             self.fail(
                 g,
@@ -610,16 +616,14 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
     }
 
     fn restoring(&self, g: &Guid) -> bool {
-        self.main
-            .iter()
-            .any(|o| o.object == *g && matches!(o.action, Action::Restore { .. }))
+        self.restored.contains(g)
     }
 
     fn memberships(&mut self, group: Guid) {
         if self.desired(&group) != Desired::In {
             return;
         }
-        if self.book.failed.iter().any(|(g, _, _)| *g == group) {
+        if self.failed.contains(&group) {
             return;
         }
         let Some(group_ref) = self.target_ref(&group) else {

@@ -324,6 +324,13 @@ impl<'p, 'c, 'o, A: AttrLookup + ?Sized> Eval<'p, 'p, 'c, 'o, A> {
         {
             let src = self.arg(ids, 0)?;
             let s = single_text(&src, name, 1)?.unwrap_or(Cow::Borrowed(""));
+            if let Aux::SwitchKeys(keys) = aux {
+                // every key is a constant: compare text without evaluating
+                if let Some(k) = keys.iter().position(|key| **key == *s) {
+                    return self.arg(ids, 2 * k + 3);
+                }
+                return self.arg(ids, 1);
+            }
             let mut k = 2;
             while k + 1 < ids.len() {
                 let key = self.arg(ids, k)?;
@@ -504,20 +511,39 @@ impl<'p, 'c, 'o, A: AttrLookup + ?Sized> Eval<'p, 'p, 'c, 'o, A> {
         {
             let sep_v = self.arg(ids, 0)?;
             let sep = single_text(&sep_v, name, 1)?.unwrap_or(Cow::Borrowed(""));
-            let mut out = String::new();
+            // most joined values are short names: one allocation, no regrowth
+            let mut out = String::with_capacity(64);
             let mut first = true;
-            for i in 1..ids.len() {
-                let v = self.arg(ids, i)?;
-                for item in v.items() {
-                    let t = item.text();
-                    if t.is_empty() {
-                        continue;
-                    }
+            let mut push = |t: &str| {
+                if !t.is_empty() {
                     if !first {
                         out.push_str(&sep);
                     }
-                    out.push_str(&t);
+                    out.push_str(t);
                     first = false;
+                }
+            };
+            let prog: &'p Program = self.prog;
+            for &id in ids.iter().skip(1) {
+                // the common sources (attributes, constants) are read in
+                // place; anything else is evaluated
+                match prog.nodes.get(id.0 as usize) {
+                    Some(Node::Attr(slot)) => {
+                        let attrs: &'p A = self.attrs;
+                        for v in attrs.values(*slot) {
+                            match v {
+                                Value::Str(t) => push(t),
+                                other => push(&other.to_string()),
+                            }
+                        }
+                    }
+                    Some(Node::Const(Const::One(CItem::Value(Value::Str(t))))) => push(t),
+                    _ => {
+                        let v = self.node(id)?;
+                        for item in v.items() {
+                            push(&item.text());
+                        }
+                    }
                 }
             }
             Ok(Val::One(Item::Str(out)))

@@ -112,6 +112,10 @@ pub struct ExprLimits {
     pub max_arguments: usize,
     /// Largest compiled regex, in bytes (the `regex` crate's size limit).
     pub regex_size_limit: usize,
+    /// Longest text a function may produce, in bytes; nested calls could
+    /// otherwise grow a value exponentially. Passing attribute values
+    /// through is not limited.
+    pub max_value_length: usize,
 }
 
 impl ExprLimits {
@@ -134,6 +138,7 @@ impl Default for ExprLimits {
             max_depth: 32,
             max_arguments: 256,
             regex_size_limit: 1 << 20,
+            max_value_length: 1 << 20,
         }
     }
 }

@@ -34,11 +34,26 @@ pub enum GuidError {
         len: usize,
     },
     /// An ImmutableId that is not standard base64 of 16 bytes.
-    #[error("immutable id: {reason}")]
+    #[error("immutable id at byte {position}: {reason}")]
     ImmutableId {
+        /// Byte offset in the input where the problem was found.
+        position: usize,
         /// What was wrong.
         reason: String,
     },
+}
+
+impl GuidError {
+    /// The byte offset in the parsed text where the problem was found
+    /// (`None` for [`GuidError::Length`], which has no text).
+    pub fn position(&self) -> Option<usize> {
+        match self {
+            GuidError::Syntax { position, .. } | GuidError::ImmutableId { position, .. } => {
+                Some(*position)
+            }
+            GuidError::Length { .. } => None,
+        }
+    }
 }
 
 /// A GUID (objectGUID, or the value of ms-DS-ConsistencyGuid).
@@ -213,17 +228,39 @@ impl ImmutableId {
         ImmutableId(bytes)
     }
 
-    /// Parses the base64 text form.
+    /// Parses the base64 text form: exactly 24 characters of standard base64
+    /// (with its `==` padding) encoding 16 bytes.
     pub fn parse(text: &str) -> Result<ImmutableId, GuidError> {
+        if text.len() != 24 {
+            return Err(GuidError::ImmutableId {
+                position: text.len().min(24),
+                reason: format!(
+                    "expected 24 base64 characters (16 bytes), found {} bytes of text",
+                    text.len()
+                ),
+            });
+        }
         let mut buf = [0u8; 18];
         let n = BASE64
             .decode_slice(text.as_bytes(), &mut buf)
-            .map_err(|e| GuidError::ImmutableId {
-                reason: format!("not standard base64 of 16 bytes: {e}"),
+            .map_err(|e| {
+                use base64::{DecodeError, DecodeSliceError};
+                let position = match e {
+                    DecodeSliceError::DecodeError(
+                        DecodeError::InvalidByte(at, _) | DecodeError::InvalidLastSymbol(at, _),
+                    ) => at,
+                    // padding and length problems sit at the end
+                    _ => 22,
+                };
+                GuidError::ImmutableId {
+                    position,
+                    reason: format!("not standard base64 of 16 bytes: {e}"),
+                }
             })?;
         if n != 16 {
             return Err(GuidError::ImmutableId {
-                reason: format!("expected 16 bytes, found {n}"),
+                position: 22,
+                reason: format!("expected 16 bytes ('==' padding at the end), found {n}"),
             });
         }
         let mut out = [0u8; 16];
@@ -355,6 +392,162 @@ impl SourceAnchor {
     }
 }
 
+/// Tenant settings that change matching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MatchingSettings {
+    /// Soft match on userPrincipalName (on by default for new tenants).
+    #[serde(default = "yes")]
+    pub soft_match_on_upn: bool,
+    /// The tenant blocks soft match (`BlockSoftMatchEnabled`).
+    #[serde(default)]
+    pub block_soft_match: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for MatchingSettings {
+    fn default() -> MatchingSettings {
+        MatchingSettings {
+            soft_match_on_upn: true,
+            block_soft_match: false,
+        }
+    }
+}
+
+/// What matching knows of a source object on its first export.
+#[derive(Debug, Clone, Copy)]
+pub struct MatchInput<'a> {
+    /// Its kind.
+    pub kind: crate::object::ObjectKind,
+    /// Its source anchor.
+    pub anchor: ImmutableId,
+    /// The userPrincipalName it will have in the target.
+    pub user_principal_name: Option<&'a str>,
+    /// Its primary SMTP address (without `SMTP:`).
+    pub primary_smtp: Option<&'a str>,
+}
+
+/// The outcome of matching.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MatchOutcome {
+    /// A target object carries this anchor.
+    Hard(crate::target::TargetObject),
+    /// A target object without an anchor has the same primary SMTP address
+    /// (`on` = `smtp`) or userPrincipalName (`upn`).
+    Soft {
+        /// The object.
+        target: crate::target::TargetObject,
+        /// `smtp` or `upn`.
+        on: &'static str,
+    },
+    /// No candidate: create the object.
+    Create,
+    /// A candidate that must not be taken over; the product's error name.
+    Conflict {
+        /// `InvalidSoftMatch`, `ObjectTypeMismatch`,
+        /// `Existing Admin Role Conflict`, `BlockSoftMatchEnabled`.
+        code: &'static str,
+        /// What happened, for the log.
+        message: String,
+    },
+}
+
+/// Matches a source object against the target (only for objects the
+/// engine has not exported yet), following the product's rules: hard match
+/// on the anchor; else soft match on the primary SMTP address and (when the
+/// tenant allows) the UPN, only against an object of the same kind with no
+/// immutable id of its own and no admin role; mail-disabled groups never
+/// soft-match.
+pub fn find_match<T: crate::target::TargetLookup + ?Sized>(
+    input: &MatchInput<'_>,
+    target: &T,
+    settings: &MatchingSettings,
+) -> MatchOutcome {
+    use crate::object::ObjectKind;
+    if let Some(t) = target.find_by_immutable_id(&input.anchor) {
+        if t.kind != input.kind {
+            return MatchOutcome::Conflict {
+                code: "ObjectTypeMismatch",
+                message: format!(
+                    "target object {} with this anchor is a {}, the source object a {}",
+                    t.id, t.kind, input.kind
+                ),
+            };
+        }
+        return MatchOutcome::Hard(t);
+    }
+    let mail_disabled_group = input.kind == ObjectKind::Group && input.primary_smtp.is_none();
+    if mail_disabled_group {
+        return MatchOutcome::Create;
+    }
+    let mut candidates: Vec<(crate::target::TargetObject, &'static str)> = Vec::new();
+    if let Some(smtp) = input.primary_smtp {
+        if let Some(t) = target.find_by_proxy_address(smtp) {
+            // Only the candidate's primary address counts.
+            if t.primary_smtp()
+                .is_some_and(|p| p.eq_ignore_ascii_case(smtp))
+            {
+                candidates.push((t, "smtp"));
+            }
+        }
+    }
+    if settings.soft_match_on_upn && input.kind == ObjectKind::User {
+        if let Some(upn) = input.user_principal_name {
+            if let Some(t) = target.find_by_upn(upn) {
+                if !candidates.iter().any(|(c, _)| c.id == t.id) {
+                    candidates.push((t, "upn"));
+                }
+            }
+        }
+    }
+    let Some((t, on)) = candidates.into_iter().next() else {
+        return MatchOutcome::Create;
+    };
+    if settings.block_soft_match {
+        return MatchOutcome::Conflict {
+            code: "BlockSoftMatchEnabled",
+            message: format!(
+                "target object {} matches on {on} but the tenant blocks soft match",
+                t.id
+            ),
+        };
+    }
+    if t.kind != input.kind {
+        return MatchOutcome::Conflict {
+            code: "ObjectTypeMismatch",
+            message: format!(
+                "target object {} matching on {on} is a {}, the source object a {}",
+                t.id, t.kind, input.kind
+            ),
+        };
+    }
+    if let Some(other) = t.immutable_id {
+        return MatchOutcome::Conflict {
+            code: "InvalidSoftMatch",
+            message: format!(
+                "target object {} matching on {on} already has immutable id {other}",
+                t.id
+            ),
+        };
+    }
+    if t.admin_role {
+        return MatchOutcome::Conflict {
+            code: "Existing Admin Role Conflict",
+            message: format!(
+                "target object {} matching on {on} holds an admin role",
+                t.id
+            ),
+        };
+    }
+    if t.kind == ObjectKind::Group && !t.mail_enabled {
+        return MatchOutcome::Create;
+    }
+    MatchOutcome::Soft { target: t, on }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,6 +588,11 @@ mod tests {
         assert!(ImmutableId::parse("AAAA").is_err());
         assert!(ImmutableId::parse("AAAAAAAAAAAAAAAAAAAAAAAA").is_err());
         assert!(ImmutableId::parse("not base64!").is_err());
+        let e = ImmutableId::parse("/xmWb4aLEdC0LQDAT8lk/w=A").unwrap_err();
+        assert_eq!(e.position(), Some(22));
+        let e = ImmutableId::parse("/xmWb4aLEdC0LQ*AT8lk/w==").unwrap_err();
+        assert_eq!(e.position(), Some(14));
+        assert_eq!(ImmutableId::parse("AAAA").unwrap_err().position(), Some(4));
     }
 
     #[test]

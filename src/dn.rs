@@ -114,7 +114,7 @@ impl Dn {
                 if ava.hex {
                     key.push_str(&ava.value.to_ascii_lowercase());
                 } else {
-                    write_value(&mut key, &ava.value.to_lowercase(), false);
+                    write_value(&mut key, &fold_case(&ava.value), false);
                 }
                 keys.push(key);
             }
@@ -321,6 +321,17 @@ impl<'de> Deserialize<'de> for Dn {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         Dn::parse(&s).map_err(serde::de::Error::custom)
     }
+}
+
+/// Lowercases character by character. `str::to_lowercase` is context
+/// sensitive (a capital sigma at the end of a word becomes `ς`, elsewhere
+/// `σ`), which would make `aΣ0` and `aσ0` different names; per-character
+/// lowercasing keeps equality a plain case-insensitive comparison.
+fn fold_case(value: &str) -> String {
+    if value.is_ascii() {
+        return value.to_ascii_lowercase();
+    }
+    value.chars().flat_map(char::to_lowercase).collect()
 }
 
 /// Writes a value escaped the canonical RFC 4514 way.
@@ -614,6 +625,15 @@ mod tests {
         assert!(Dn::parse("01.2=x").is_err());
         assert!(Dn::parse("1=x").is_err());
         assert!(Dn::parse("CN=,DC=x").is_err());
+    }
+
+    #[test]
+    fn case_folding_is_per_character() {
+        // str::to_lowercase turns a word-final capital sigma into a final
+        // sigma; found by the proptest `dn_equality_ignores_case`
+        assert_eq!(dn("CN=aΣ0"), dn("cn=aσ0"));
+        assert_eq!(dn("CN=ΑΣ,DC=x"), dn("cn=ασ,dc=x"));
+        assert_eq!(dn("CN=LUČIĆ"), dn("cn=lučić"));
     }
 
     #[test]

@@ -161,6 +161,18 @@ impl Serialize for Secret {
     }
 }
 
+/// A secret never rests in a serialized form: deserializing one (from the
+/// redacted text its `Serialize` writes) is an error. Read secrets from the
+/// forms that carry them on purpose ([`secret_base64`]).
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
+        let _ = serde::de::IgnoredAny::deserialize(d)?;
+        Err(serde::de::Error::custom(
+            "a secret cannot be read from its redacted form",
+        ))
+    }
+}
+
 /// Serde helpers that carry a [`Secret`] as standard base64 (for the change
 /// record an agent sends and the one target operation that needs it).
 pub mod secret_base64 {

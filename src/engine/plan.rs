@@ -1,0 +1,1084 @@
+//! Planning one cycle: for every object due, decide its scope, match it on
+//! first export, map its attributes and diff them against what was last
+//! exported; then the direct memberships of the groups concerned; then the
+//! deletion gate. Reads the engine, never changes it.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::anchor::{self, Guid, ImmutableId, MatchInput, MatchOutcome, SourceAnchor};
+use crate::deletion::{Category, GateItem, GateTotals, HoldWhy, Protection, Verdict};
+use crate::expr::EvalContext;
+use crate::log::{ErrorCategory, LogEntry, Outcome, SkipReason};
+use crate::mapping::Flow;
+use crate::object::{AttrLookup, AttrName, ObjectKind, Value, Values};
+use crate::target::{
+    Action, AttrChange, OpId, Reason, TargetId, TargetLookup, TargetOp, TargetRef, primary_smtp,
+};
+use crate::time::Timestamp;
+
+use super::{
+    Bookkeeping, Engine, ExportStatus, Exported, GateKey, GoneCause, HeldItem, HeldSet, HeldStatus,
+    Plan, PlanStatus, entry, skipped,
+};
+
+/// What the configuration wants for an object now.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Desired {
+    /// In scope.
+    In,
+    /// Out of scope, with the rule.
+    Out(String),
+    /// Never synchronized (objectClass).
+    Unsupported(String),
+    /// No longer in the source.
+    Gone(GoneCause),
+}
+
+/// An op the deletion gate counts.
+struct Gated {
+    key: GateKey,
+    op: TargetOp,
+    dn: Option<String>,
+}
+
+pub(super) struct Planner<'a, T: ?Sized> {
+    e: &'a Engine,
+    now: Timestamp,
+    target: &'a T,
+    cycle: u64,
+    next_op: u64,
+    main: Vec<TargetOp>,
+    members: Vec<TargetOp>,
+    gated: Vec<Gated>,
+    log: Vec<LogEntry>,
+    book: Bookkeeping,
+    desired: HashMap<Guid, Desired>,
+    created: HashMap<Guid, OpId>,
+    matched: HashMap<Guid, TargetId>,
+    claimed: HashSet<TargetId>,
+    groups: HashSet<Guid>,
+    flows: Vec<Flow>,
+}
+
+impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
+    pub(super) fn new(e: &'a Engine, now: Timestamp, target: &'a T) -> Self {
+        Planner {
+            e,
+            now,
+            target,
+            cycle: e.st.cycle + 1,
+            next_op: e.st.next_op,
+            main: Vec::new(),
+            members: Vec::new(),
+            gated: Vec::new(),
+            log: Vec::new(),
+            book: Bookkeeping::default(),
+            desired: HashMap::new(),
+            created: HashMap::new(),
+            matched: HashMap::new(),
+            claimed: HashSet::new(),
+            groups: HashSet::new(),
+            flows: Vec::new(),
+        }
+    }
+
+    pub(super) fn run(self) -> Plan {
+        let mut due: Vec<(Guid, u64)> = self.e.st.due.iter().map(|(g, n)| (*g, *n)).collect();
+        for (g, after) in &self.e.st.deprovision_after {
+            if self.now >= *after && !self.e.st.due.contains_key(g) {
+                due.push((*g, 0));
+            }
+        }
+        due.sort_unstable();
+        self.run_over(due)
+    }
+
+    /// Plans as if only `g` were due (for explain).
+    pub(super) fn run_only(self, g: Guid) -> Plan {
+        let generation = self.e.st.due.get(&g).copied().unwrap_or(0);
+        self.run_over(vec![(g, generation)])
+    }
+
+    fn run_over(mut self, due: Vec<(Guid, u64)>) -> Plan {
+        for (g, generation) in &due {
+            self.book.processed.push((*g, *generation));
+            self.object(*g);
+            if let Some(entry) = self.e.st.mirror.get(g) {
+                if entry.kind == ObjectKind::Group {
+                    self.groups.insert(*g);
+                }
+            }
+            self.groups
+                .extend(self.e.st.mirror.groups_of(g).iter().copied());
+        }
+        let mut groups: Vec<Guid> = self.groups.iter().copied().collect();
+        groups.sort_unstable();
+        for g in groups {
+            self.memberships(g);
+        }
+        self.finish()
+    }
+
+    fn op(&mut self, object: Guid, kind: ObjectKind, action: Action, reason: Reason) -> TargetOp {
+        let id = OpId(self.next_op);
+        self.next_op += 1;
+        TargetOp {
+            id,
+            object,
+            kind,
+            action,
+            reason,
+        }
+    }
+
+    fn dn(&self, g: &Guid) -> Option<String> {
+        self.e.dn_text(g)
+    }
+
+    fn note(&mut self, g: Guid, kind: ObjectKind, outcome: Outcome) {
+        let dn = self.dn(&g);
+        self.log
+            .push(entry(self.now, self.cycle, g, dn, kind, outcome));
+    }
+
+    fn planned(&mut self, op: TargetOp) {
+        self.note(
+            op.object,
+            op.kind,
+            Outcome::Planned {
+                op: op.id,
+                action: op.action.name().to_owned(),
+            },
+        );
+        self.main.push(op);
+    }
+
+    fn fail(
+        &mut self,
+        g: Guid,
+        kind: ObjectKind,
+        category: ErrorCategory,
+        code: Option<&str>,
+        message: String,
+        permanent: bool,
+    ) {
+        self.book.failed.push((g, permanent, message.clone()));
+        self.note(
+            g,
+            kind,
+            Outcome::Error {
+                category,
+                code: code.map(str::to_owned),
+                message,
+            },
+        );
+    }
+
+    pub(super) fn desired(&mut self, g: &Guid) -> Desired {
+        if let Some(d) = self.desired.get(g) {
+            return d.clone();
+        }
+        let d = desired_of(self.e, g);
+        self.desired.insert(*g, d.clone());
+        d
+    }
+
+    fn object(&mut self, g: Guid) {
+        let kind = self.kind_of(&g);
+        if let Some(f) = self.e.st.failures.get(&g) {
+            if f.quarantined {
+                let last_error = f.last_error.clone();
+                self.note(g, kind, skipped(SkipReason::Quarantined { last_error }));
+                return;
+            }
+        }
+        let desired = self.desired(&g);
+        let exported = self.e.st.exports.get(&g);
+        match (desired, exported) {
+            (Desired::Unsupported(object_class), _) => {
+                self.note(
+                    g,
+                    kind,
+                    skipped(SkipReason::UnsupportedKind { object_class }),
+                );
+            }
+            (Desired::In, None) => self.create_or_match(g, kind),
+            (Desired::In, Some(x)) => self.update(g, kind, x),
+            (Desired::Out(why), Some(x)) if x.status == ExportStatus::Active => {
+                self.delete(g, x, Reason::LeftScope { why });
+            }
+            (Desired::Gone(cause), Some(x)) if x.status == ExportStatus::Active => {
+                let reason = match cause {
+                    GoneCause::Tombstone => Reason::DeletedInSource,
+                    GoneCause::MissingFromFullRead => Reason::MissingFromFullRead,
+                };
+                self.delete(g, x, reason);
+            }
+            (Desired::Out(why), _) => {
+                self.note(g, kind, skipped(SkipReason::OutOfScope { why }));
+            }
+            (Desired::Gone(_), _) => {
+                self.book.forget.push(g);
+            }
+        }
+    }
+
+    fn kind_of(&self, g: &Guid) -> ObjectKind {
+        self.e
+            .st
+            .mirror
+            .get(g)
+            .map(|e| e.kind)
+            .or_else(|| self.e.st.gone.get(g).map(|x| x.kind))
+            .or_else(|| self.e.st.exports.get(g).map(|x| x.kind))
+            .unwrap_or(ObjectKind::Unsupported)
+    }
+
+    fn anchor(&self, g: Guid) -> Result<ImmutableId, String> {
+        anchor_of(self.e, g)
+    }
+
+    /// Evaluates the kind's mappings into `self.flows`.
+    fn map(
+        &mut self,
+        g: Guid,
+        kind: ObjectKind,
+        creating: bool,
+    ) -> Result<(), (ErrorCategory, String)> {
+        let Some(mappings) = self.e.cfg.mappings(kind) else {
+            return Err((ErrorCategory::Other, format!("no mappings for kind {kind}")));
+        };
+        let Some(entry) = self.e.st.mirror.get(&g) else {
+            return Err((ErrorCategory::Other, "object is not in the mirror".into()));
+        };
+        let oracle = TargetOracle {
+            target: self.target,
+        };
+        let mut ctx = EvalContext::new(self.now)
+            .with_seed(seed_of(g))
+            .with_default_domain(&self.e.cfg.source.tenant.default_domain)
+            .with_oracle(&oracle);
+        let row = ObjectRow {
+            entry,
+            dn_slot: self.e.cfg.table.get("distinguishedName"),
+            guid_slot: self.e.cfg.table.get("objectGUID"),
+            guid_value: Value::bytes(&g.to_ad_bytes()),
+            dn_value: Value::Dn(entry.dn.clone()),
+        };
+        let mut flows = std::mem::take(&mut self.flows);
+        let r = mappings.evaluate(&row, &mut ctx, creating, &mut flows);
+        self.flows = flows;
+        r.map_err(|f| {
+            let cat = if f.format {
+                ErrorCategory::AttributeFormat
+            } else {
+                ErrorCategory::Mapping
+            };
+            (cat, f.to_string())
+        })
+    }
+
+    fn mapped_attributes(&self, kind: ObjectKind) -> Vec<(AttrName, Values)> {
+        let Some(m) = self.e.cfg.mappings(kind) else {
+            return Vec::new();
+        };
+        self.flows
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| match f {
+                Flow::Set(v) => Some((m.target(i)?.name.clone(), v.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn create_or_match(&mut self, g: Guid, kind: ObjectKind) {
+        let anchor = match self.anchor(g) {
+            Ok(a) => a,
+            Err(msg) => {
+                self.fail(g, kind, ErrorCategory::Anchor, None, msg, true);
+                return;
+            }
+        };
+        if let Err((cat, msg)) = self.map(g, kind, true) {
+            self.fail(g, kind, cat, None, msg, true);
+            return;
+        }
+        let attributes = self.mapped_attributes(kind);
+        let first = |name: &str| -> Option<String> {
+            attributes
+                .iter()
+                .find(|(n, _)| n.is(name))
+                .and_then(|(_, v)| v.first())
+                .map(|v| v.to_string())
+        };
+        let upn = first("UserPrincipalName");
+        let proxies: Vec<String> = attributes
+            .iter()
+            .find(|(n, _)| n.is("ProxyAddresses"))
+            .map(|(_, v)| v.iter().map(|x| x.to_string()).collect())
+            .unwrap_or_default();
+        let smtp = primary_smtp(proxies.iter().map(String::as_str)).map(str::to_owned);
+        let input = MatchInput {
+            kind,
+            anchor,
+            user_principal_name: upn.as_deref(),
+            primary_smtp: smtp.as_deref(),
+        };
+        let outcome = anchor::find_match(&input, self.target, &self.e.cfg.source.matching);
+        let (target_obj, reason) = match outcome {
+            MatchOutcome::Create => {
+                let op = self.op(
+                    g,
+                    kind,
+                    Action::Create { anchor, attributes },
+                    Reason::NewObject,
+                );
+                self.created.insert(g, op.id);
+                let id = op.id;
+                self.planned(op);
+                self.password(g, kind, TargetRef::CreatedBy(id));
+                return;
+            }
+            MatchOutcome::Conflict { code, message } => {
+                self.fail(g, kind, ErrorCategory::Conflict, Some(code), message, true);
+                return;
+            }
+            MatchOutcome::Hard(t) => (t, Reason::HardMatch),
+            MatchOutcome::Soft { target, on } => (target, Reason::SoftMatch { on: on.to_owned() }),
+        };
+        // One target object is one source object's.
+        let taken_by_other = self
+            .e
+            .st
+            .exports
+            .iter()
+            .any(|(other, x)| *other != g && x.target == target_obj.id);
+        if taken_by_other || !self.claimed.insert(target_obj.id.clone()) {
+            self.fail(
+                g,
+                kind,
+                ErrorCategory::Conflict,
+                Some("AttributeValueMustBeUnique"),
+                format!(
+                    "target object {} is already tied to another source object",
+                    target_obj.id
+                ),
+                true,
+            );
+            return;
+        }
+        if target_obj.deleted {
+            let op = self.op(
+                g,
+                kind,
+                Action::Restore {
+                    target: target_obj.id.clone(),
+                },
+                Reason::BackInScope,
+            );
+            self.planned(op);
+        }
+        let changes = attributes
+            .into_iter()
+            .map(|(name, to)| AttrChange {
+                name,
+                from: Values::new(),
+                to,
+            })
+            .collect();
+        let op = self.op(
+            g,
+            kind,
+            Action::StampAnchor {
+                target: target_obj.id.clone(),
+                anchor,
+                changes,
+            },
+            reason,
+        );
+        self.matched.insert(g, target_obj.id.clone());
+        self.planned(op);
+        self.password(g, kind, TargetRef::Id(target_obj.id));
+    }
+
+    fn password(&mut self, g: Guid, kind: ObjectKind, target: TargetRef) {
+        if kind != ObjectKind::User {
+            return;
+        }
+        if let Some(hash) = self.e.secret(&g) {
+            let op = self.op(
+                g,
+                kind,
+                Action::SetPasswordHash {
+                    target,
+                    hash: hash.clone(),
+                },
+                Reason::PasswordChanged,
+            );
+            self.planned(op);
+        }
+    }
+
+    fn update(&mut self, g: Guid, kind: ObjectKind, x: &Exported) {
+        match self.anchor(g) {
+            Ok(a) if a == x.anchor => {}
+            Ok(a) => {
+                self.fail(
+                    g,
+                    kind,
+                    ErrorCategory::Anchor,
+                    None,
+                    format!(
+                        "source anchor changed after export from {} to {a}: the object is not re-created",
+                        x.anchor
+                    ),
+                    true,
+                );
+                return;
+            }
+            Err(msg) => {
+                self.fail(g, kind, ErrorCategory::Anchor, None, msg, true);
+                return;
+            }
+        }
+        let restoring = x.status == ExportStatus::Deleted;
+        if self.e.st.deprovision_after.contains_key(&g) {
+            // Back in scope within the grace period: the mapping re-enables it.
+            self.book.deprovision_cancelled.push(g);
+        }
+        if let Err((cat, msg)) = self.map(g, kind, restoring) {
+            self.fail(g, kind, cat, None, msg, true);
+            return;
+        }
+        let Some(mappings) = self.e.cfg.mappings(kind) else {
+            return;
+        };
+        let mut changes = Vec::new();
+        for (i, f) in self.flows.iter().enumerate() {
+            let Some(t) = mappings.target(i) else {
+                continue;
+            };
+            let from = x.value(t.name.as_str());
+            match f {
+                Flow::Set(v) if v.as_slice() != from => changes.push(AttrChange {
+                    name: t.name.clone(),
+                    from: from.iter().cloned().collect(),
+                    to: v.clone(),
+                }),
+                Flow::Unset if !from.is_empty() => changes.push(AttrChange {
+                    name: t.name.clone(),
+                    from: from.iter().cloned().collect(),
+                    to: Values::new(),
+                }),
+                _ => {}
+            }
+        }
+        let target = TargetRef::Id(x.target.clone());
+        if restoring {
+            let op = self.op(
+                g,
+                kind,
+                Action::Restore {
+                    target: x.target.clone(),
+                },
+                Reason::BackInScope,
+            );
+            self.planned(op);
+        }
+        // A disable (AccountEnabled true -> false) is gated on its own.
+        let disable_at = changes.iter().position(|c| {
+            c.name.is("AccountEnabled")
+                && c.from.first() == Some(&Value::Bool(true))
+                && c.to.first() == Some(&Value::Bool(false))
+        });
+        if let Some(i) = disable_at.filter(|_| !restoring) {
+            let c = changes.remove(i);
+            let op = self.op(
+                g,
+                kind,
+                Action::Update {
+                    target: target.clone(),
+                    changes: vec![c],
+                },
+                Reason::AttributesChanged,
+            );
+            let dn = self.dn(&g);
+            self.gated.push(Gated {
+                key: GateKey {
+                    object: g,
+                    member: None,
+                    category: Category::Disables,
+                },
+                op,
+                dn,
+            });
+        }
+        if !changes.is_empty() {
+            let op = self.op(
+                g,
+                kind,
+                Action::Update {
+                    target: target.clone(),
+                    changes,
+                },
+                Reason::AttributesChanged,
+            );
+            self.planned(op);
+        } else if disable_at.is_none() && !restoring && self.e.secret(&g).is_none() {
+            self.note(g, kind, skipped(SkipReason::Unchanged));
+        }
+        self.password(g, kind, target);
+    }
+
+    fn delete(&mut self, g: Guid, x: &Exported, reason: Reason) {
+        let grace = self.e.cfg.source.deletion.grace_period_secs;
+        let pending = self.e.st.deprovision_after.get(&g).copied();
+        let (action, reason, category) = match (grace, pending) {
+            // Grace-period deprovisioning: disable first (users only).
+            (Some(secs), None) if x.kind == ObjectKind::User => {
+                let from: Values = x.value("AccountEnabled").iter().cloned().collect();
+                let secs = i64::try_from(secs).unwrap_or(i64::MAX);
+                (
+                    Action::Update {
+                        target: TargetRef::Id(x.target.clone()),
+                        changes: vec![AttrChange {
+                            name: AttrName::new("AccountEnabled"),
+                            from,
+                            to: std::iter::once(Value::Bool(false)).collect(),
+                        }],
+                    },
+                    Reason::GraceDisable {
+                        why: reason.to_string(),
+                        delete_after: self.now.add_secs(secs),
+                    },
+                    Category::Disables,
+                )
+            }
+            (_, Some(after)) if self.now < after => {
+                self.note(
+                    g,
+                    x.kind,
+                    skipped(SkipReason::Waiting {
+                        what: format!("grace period: disabled, deleted after {after}"),
+                    }),
+                );
+                return;
+            }
+            (_, Some(_)) => (
+                Action::Delete {
+                    target: x.target.clone(),
+                },
+                Reason::GracePeriodEnded,
+                Category::Deletions,
+            ),
+            _ => (
+                Action::Delete {
+                    target: x.target.clone(),
+                },
+                reason,
+                Category::Deletions,
+            ),
+        };
+        let op = self.op(g, x.kind, action, reason);
+        let dn = self.dn(&g);
+        self.gated.push(Gated {
+            key: GateKey {
+                object: g,
+                member: None,
+                category,
+            },
+            op,
+            dn,
+        });
+    }
+
+    /// The target reference of an object that is or will be exported.
+    fn target_ref(&self, g: &Guid) -> Option<TargetRef> {
+        if let Some(op) = self.created.get(g) {
+            return Some(TargetRef::CreatedBy(*op));
+        }
+        if let Some(id) = self.matched.get(g) {
+            return Some(TargetRef::Id(id.clone()));
+        }
+        match self.e.st.exports.get(g) {
+            Some(x) if x.status == ExportStatus::Active || self.restoring(g) => {
+                Some(TargetRef::Id(x.target.clone()))
+            }
+            _ => None,
+        }
+    }
+
+    fn restoring(&self, g: &Guid) -> bool {
+        self.main
+            .iter()
+            .any(|o| o.object == *g && matches!(o.action, Action::Restore { .. }))
+    }
+
+    fn memberships(&mut self, group: Guid) {
+        if self.desired(&group) != Desired::In {
+            return;
+        }
+        if self.book.failed.iter().any(|(g, _, _)| *g == group) {
+            return;
+        }
+        let Some(group_ref) = self.target_ref(&group) else {
+            return;
+        };
+        let Some(entry) = self.e.st.mirror.get(&group) else {
+            return;
+        };
+        let exported: Vec<Guid> = self
+            .e
+            .st
+            .exports
+            .get(&group)
+            .filter(|x| x.status == ExportStatus::Active)
+            .map(|x| x.members.clone())
+            .unwrap_or_default();
+        let mut wanted: Vec<(Guid, TargetRef)> = Vec::new();
+        let source_members = entry.members.clone();
+        for m in &source_members {
+            if self.desired(m) != Desired::In {
+                continue;
+            }
+            if let Some(r) = self.target_ref(m) {
+                wanted.push((*m, r));
+            }
+        }
+        for (m, r) in &wanted {
+            if !exported.contains(m) {
+                let op = self.op(
+                    group,
+                    ObjectKind::Group,
+                    Action::AddMember {
+                        group: group_ref.clone(),
+                        member: r.clone(),
+                    },
+                    Reason::Membership,
+                );
+                let _ = m;
+                self.note(
+                    group,
+                    ObjectKind::Group,
+                    Outcome::Planned {
+                        op: op.id,
+                        action: op.action.name().to_owned(),
+                    },
+                );
+                self.members.push(op);
+            }
+        }
+        for m in exported {
+            if wanted.iter().any(|(w, _)| *w == m) {
+                continue;
+            }
+            // A member that leaves scope is deleted (or its deletion held);
+            // the target drops the membership with the object.
+            let member_leaving = match self.desired(&m) {
+                Desired::In => false,
+                _ => self
+                    .e
+                    .st
+                    .exports
+                    .get(&m)
+                    .is_some_and(|x| x.status == ExportStatus::Active),
+            };
+            if member_leaving {
+                continue;
+            }
+            let Some(member_ref) = self
+                .e
+                .st
+                .exports
+                .get(&m)
+                .map(|x| TargetRef::Id(x.target.clone()))
+            else {
+                continue;
+            };
+            let op = self.op(
+                group,
+                ObjectKind::Group,
+                Action::RemoveMember {
+                    group: group_ref.clone(),
+                    member: member_ref,
+                },
+                Reason::Membership,
+            );
+            let dn = self.dn(&group);
+            self.gated.push(Gated {
+                key: GateKey {
+                    object: group,
+                    member: Some(m),
+                    category: Category::MembershipRemovals,
+                },
+                op,
+                dn,
+            });
+        }
+    }
+
+    /// A hold that applies to one item whatever the counts: protected
+    /// objects, and deletions inferred from a full read that looks short.
+    fn pre_hold(&self, g: &Gated) -> Option<HoldWhy> {
+        if g.key.category == Category::MembershipRemovals {
+            return None;
+        }
+        let cfg = &self.e.cfg;
+        let anchor = self.e.st.exports.get(&g.key.object).map(|x| x.anchor);
+        let dn = self
+            .e
+            .st
+            .mirror
+            .get(&g.key.object)
+            .map(|x| &x.dn)
+            .or_else(|| self.e.st.gone.get(&g.key.object).map(|x| &x.dn));
+        let row = self
+            .e
+            .st
+            .mirror
+            .get(&g.key.object)
+            .map(|x| &x.row)
+            .or_else(|| self.e.st.gone.get(&g.key.object).map(|x| &x.row));
+        for (i, p) in cfg.source.deletion.protected.iter().enumerate() {
+            let hit = match p {
+                Protection::Anchor { anchor: a } => anchor.as_ref() == Some(a),
+                Protection::Subtree { dn: root } => dn.is_some_and(|d| d.is_under(root)),
+                Protection::Attribute { attribute, values } => {
+                    match (cfg.table.get(attribute), row) {
+                        (Some(slot), Some(row)) => row.values(slot).iter().any(|v| {
+                            let text = v.to_string();
+                            values.iter().any(|w| w.eq_ignore_ascii_case(&text))
+                        }),
+                        _ => false,
+                    }
+                }
+                Protection::Filter { .. } => {
+                    let scope = cfg.protected_filters.iter().find(|(j, _)| *j == i);
+                    match (scope, row, dn) {
+                        (Some((_, scope)), Some(row), Some(dn)) => {
+                            let obj =
+                                crate::scope::ScopedObject::new(g.key.object, dn, g.op.kind, row);
+                            scope
+                                .evaluate(&obj, &super::explain::MirrorEnv(&self.e.st.mirror))
+                                .is_in()
+                        }
+                        _ => false,
+                    }
+                }
+            };
+            if hit {
+                return Some(HoldWhy::Protected {
+                    rule: protection_text(p),
+                });
+            }
+        }
+        if g.key.category == Category::Deletions {
+            if let (Some(gone), Some((read, last))) =
+                (self.e.st.gone.get(&g.key.object), self.e.st.suspect_read)
+            {
+                let by_absence = gone.cause == GoneCause::MissingFromFullRead;
+                if by_absence || cfg.source.deletion.source_health.tombstones_too {
+                    return Some(HoldWhy::SourceReadIncomplete { read, last });
+                }
+            }
+        }
+        None
+    }
+
+    /// What the gate's percentages are of.
+    fn totals(&self, gated: &[Gated]) -> GateTotals {
+        let mut t = GateTotals::default();
+        for x in self.e.st.exports.values() {
+            if x.status != ExportStatus::Active {
+                continue;
+            }
+            match x.kind {
+                ObjectKind::User => t.users += 1,
+                ObjectKind::Group => t.groups += 1,
+                ObjectKind::Contact => t.contacts += 1,
+                ObjectKind::Unsupported => {}
+            }
+        }
+        for g in gated {
+            if g.key.member.is_some() {
+                let n = self
+                    .e
+                    .st
+                    .exports
+                    .get(&g.key.object)
+                    .map(|x| x.members.len() as u32)
+                    .unwrap_or(0);
+                t.group_members.insert(g.key.object, n);
+            }
+        }
+        t
+    }
+
+    fn finish(mut self) -> Plan {
+        let st = &self.e.st;
+        let approved: HashSet<GateKey> = st.approved.iter().copied().collect();
+        let rejected: HashSet<GateKey> = st.rejected.iter().copied().collect();
+        let already_held: HashMap<GateKey, u64> = st
+            .held
+            .iter()
+            .filter(|s| s.status == HeldStatus::Held)
+            .flat_map(|s| s.items.iter().map(move |i| (i.key, s.id)))
+            .collect();
+        // Items the gate counts: not rejected, not already held, not
+        // approved; protected objects and deletions from a suspect read are
+        // held before counting.
+        let gated = std::mem::take(&mut self.gated);
+        let mut pre: Vec<Option<HoldWhy>> = Vec::with_capacity(gated.len());
+        let mut items = Vec::new();
+        let mut item_of = Vec::with_capacity(gated.len());
+        for g in &gated {
+            let free = !approved.contains(&g.key)
+                && !rejected.contains(&g.key)
+                && !already_held.contains_key(&g.key);
+            let hold = if free { self.pre_hold(g) } else { None };
+            if free && hold.is_none() {
+                item_of.push(Some(items.len()));
+                items.push(GateItem {
+                    category: g.key.category,
+                    kind: g.op.kind,
+                    group: g.key.member.map(|_| g.key.object),
+                });
+            } else {
+                item_of.push(None);
+            }
+            pre.push(hold);
+        }
+        let totals = self.totals(&gated);
+        let (decision, verdicts) = self.e.cfg.source.deletion.decide(&items, &totals);
+        let mut next_held = st.next_held;
+        let mut new_sets: Vec<HeldSet> = Vec::new();
+        let mut deletes = Vec::new();
+        let mut removals = Vec::new();
+        for (idx, g) in gated.into_iter().enumerate() {
+            let kind = g.op.kind;
+            let object = g.key.object;
+            let verdict = match (&pre[idx], item_of[idx]) {
+                (Some(why), _) => Verdict::Held(why.clone()),
+                (None, Some(i)) => verdicts.get(i).cloned().unwrap_or(Verdict::Open),
+                (None, None) => Verdict::Open,
+            };
+            let emit = if rejected.contains(&g.key) {
+                self.note(object, kind, skipped(SkipReason::DeletionRejected));
+                false
+            } else if let Some(id) = already_held.get(&g.key) {
+                self.note(
+                    object,
+                    kind,
+                    skipped(SkipReason::HeldForApproval {
+                        why: format!("waiting for a decision on held set {id}"),
+                    }),
+                );
+                false
+            } else if approved.contains(&g.key) {
+                self.book.approvals_used.push(g.key);
+                true
+            } else {
+                match verdict {
+                    Verdict::Open => true,
+                    Verdict::Held(why) => {
+                        let set = match new_sets
+                            .iter_mut()
+                            .position(|s| s.category == g.key.category && s.why == why)
+                        {
+                            Some(i) => &mut new_sets[i],
+                            None => {
+                                new_sets.push(HeldSet {
+                                    id: next_held,
+                                    category: g.key.category,
+                                    why: why.clone(),
+                                    items: Vec::new(),
+                                    created: self.now,
+                                    status: HeldStatus::Held,
+                                });
+                                next_held += 1;
+                                let last = new_sets.len() - 1;
+                                &mut new_sets[last]
+                            }
+                        };
+                        let why_text = format!("{}: {}", g.key.category, why);
+                        let set_id = set.id;
+                        set.items.push(HeldItem {
+                            key: g.key,
+                            dn: g.dn.clone(),
+                            op: g.op.clone(),
+                        });
+                        self.note(
+                            object,
+                            kind,
+                            skipped(SkipReason::HeldForApproval {
+                                why: format!("{why_text} (held set {set_id})"),
+                            }),
+                        );
+                        false
+                    }
+                }
+            };
+            if emit {
+                self.note(
+                    object,
+                    kind,
+                    Outcome::Planned {
+                        op: g.op.id,
+                        action: g.op.action.name().to_owned(),
+                    },
+                );
+                match g.key.category {
+                    Category::Deletions => deletes.push(g.op),
+                    Category::Disables => self.main.push(g.op),
+                    Category::MembershipRemovals => removals.push(g.op),
+                }
+            }
+        }
+        let mut ops = std::mem::take(&mut self.main);
+        ops.append(&mut self.members);
+        ops.append(&mut removals);
+        ops.append(&mut deletes);
+        let held_total: usize = new_sets.iter().map(|s| s.items.len()).sum::<usize>()
+            + st.held
+                .iter()
+                .filter(|s| s.status == HeldStatus::Held)
+                .map(|s| s.items.len())
+                .sum::<usize>();
+        let status = if held_total > 0 {
+            PlanStatus::Paused { held: held_total }
+        } else {
+            PlanStatus::Ready
+        };
+        self.book.committed = self.e.working.clone();
+        self.book.batches = self.e.staged;
+        self.book.next_op = self.next_op;
+        self.book.next_held = next_held;
+        Plan {
+            cycle: self.cycle,
+            at: self.now,
+            ops,
+            log: self.log,
+            gate: decision,
+            held: new_sets,
+            status,
+            watermark: self.e.working.watermark.clone(),
+            book: self.book,
+        }
+    }
+}
+
+/// The anchor of an object in the mirror.
+pub(crate) fn anchor_of(e: &Engine, g: Guid) -> Result<ImmutableId, String> {
+    let Some(entry) = e.st.mirror.get(&g) else {
+        return Err("object is not in the mirror".into());
+    };
+    let values = entry.row.values(e.cfg.slots.consistency_guid);
+    let bytes = match values {
+        [] => None,
+        [Value::Bytes(b)] => Some(&b[..]),
+        [other] => {
+            return Err(format!(
+                "ms-DS-ConsistencyGuid holds a {} value, expected 16 bytes",
+                other.kind_name()
+            ));
+        }
+        many => {
+            return Err(format!(
+                "ms-DS-ConsistencyGuid holds {} values, expected one",
+                many.len()
+            ));
+        }
+    };
+    SourceAnchor::resolve(g, bytes)
+        .map(|a| a.immutable_id)
+        .map_err(|e| e.to_string())
+}
+
+fn protection_text(p: &Protection) -> String {
+    match p {
+        Protection::Anchor { anchor } => format!("anchor {anchor}"),
+        Protection::Subtree { dn } => format!("subtree {dn}"),
+        Protection::Attribute { attribute, values } => {
+            format!("{attribute} in {values:?}")
+        }
+        Protection::Filter { .. } => "protection filter".to_owned(),
+    }
+}
+
+/// What the configuration wants for an object (no caching).
+pub(super) fn desired_of(e: &Engine, g: &Guid) -> Desired {
+    let Some(entry) = e.st.mirror.get(g) else {
+        let cause =
+            e.st.gone
+                .get(g)
+                .map(|x| x.cause)
+                .unwrap_or(GoneCause::Tombstone);
+        return Desired::Gone(cause);
+    };
+    if entry.kind == ObjectKind::Unsupported {
+        return Desired::Unsupported(entry.object_class.clone());
+    }
+    match super::explain::scope_decision(e, g, entry) {
+        Ok(()) => Desired::In,
+        Err(why) => Desired::Out(why),
+    }
+}
+
+/// A deterministic seed per object, so `Guid()` and `RandomString()` give the
+/// same values when the same object is planned again.
+pub(super) fn seed_of(g: Guid) -> u64 {
+    let b = g.as_rfc_bytes();
+    let mut s = 0u64;
+    for (i, x) in b.iter().enumerate() {
+        s ^= u64::from(*x) << ((i % 8) * 8);
+    }
+    s
+}
+
+/// An object's values by slot, with `distinguishedName` and `objectGUID`
+/// supplied from the mirror entry itself (AD does not send them as
+/// attributes in every read).
+pub(super) struct ObjectRow<'a> {
+    pub(super) entry: &'a super::MirrorEntry,
+    pub(super) dn_slot: Option<crate::object::Slot>,
+    pub(super) guid_slot: Option<crate::object::Slot>,
+    pub(super) dn_value: Value,
+    pub(super) guid_value: Value,
+}
+
+impl AttrLookup for ObjectRow<'_> {
+    fn values(&self, slot: crate::object::Slot) -> &[Value] {
+        let v = self.entry.row.values(slot);
+        if !v.is_empty() {
+            return v;
+        }
+        if Some(slot) == self.dn_slot {
+            return std::slice::from_ref(&self.dn_value);
+        }
+        if Some(slot) == self.guid_slot {
+            return std::slice::from_ref(&self.guid_value);
+        }
+        &[]
+    }
+}
+
+/// `SelectUniqueValue`'s view of the target.
+pub(super) struct TargetOracle<'a, T: ?Sized> {
+    pub(super) target: &'a T,
+}
+
+impl<T: TargetLookup + ?Sized> crate::expr::UniquenessOracle for TargetOracle<'_, T> {
+    fn is_taken(&self, attribute: &str, value: &str) -> bool {
+        if attribute.eq_ignore_ascii_case("UserPrincipalName") {
+            self.target.find_by_upn(value).is_some()
+        } else if attribute.eq_ignore_ascii_case("ProxyAddresses")
+            || attribute.eq_ignore_ascii_case("Mail")
+        {
+            let address = value.split_once(':').map(|(_, a)| a).unwrap_or(value);
+            self.target.find_by_proxy_address(address).is_some()
+        } else {
+            false
+        }
+    }
+}

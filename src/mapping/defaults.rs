@@ -1,0 +1,617 @@
+//! Data: the default mapping sets and the target schema (generated from the
+//! reference tables; see `../shared/reference/cloud-sync-defaults.md`).
+//! The user target schema (names, types, multi-valued) is the
+//! "Azure Active Directory" `User` object of the public AD2AADProvisioning
+//! schema export; groups and contacts are idsync's choice, documented in
+//! the module docs.
+
+use super::{Src, TargetType};
+
+/// The user target attributes: (name, type, multi-valued).
+pub(super) const USER_TARGET: &[(&str, TargetType, bool)] = &[
+    ("AccountEnabled", TargetType::Boolean, false),
+    ("Alias", TargetType::String, false),
+    ("AltRecipient", TargetType::Reference, false),
+    ("Assistant", TargetType::Reference, false),
+    ("AuthOrig", TargetType::Reference, true),
+    ("ChangeDate", TargetType::DateTime, false),
+    ("City", TargetType::String, false),
+    ("CloudMastered", TargetType::Boolean, false),
+    ("CommonName", TargetType::String, false),
+    ("Company", TargetType::String, false),
+    ("Country", TargetType::String, false),
+    ("CountryCode", TargetType::Integer, false),
+    ("CountryLetterCode", TargetType::String, false),
+    ("CredentialData", TargetType::String, false),
+    ("Department", TargetType::String, false),
+    ("Description", TargetType::String, false),
+    ("DisplayName", TargetType::String, false),
+    ("DLMemRejectPerms", TargetType::Reference, true),
+    ("DLMemSubmitPerms", TargetType::Reference, true),
+    ("dnsDomainName", TargetType::String, false),
+    ("EmployeeId", TargetType::String, false),
+    ("ExtensionAttribute1", TargetType::String, false),
+    ("ExtensionAttribute10", TargetType::String, false),
+    ("ExtensionAttribute11", TargetType::String, false),
+    ("ExtensionAttribute12", TargetType::String, false),
+    ("ExtensionAttribute13", TargetType::String, false),
+    ("ExtensionAttribute14", TargetType::String, false),
+    ("ExtensionAttribute15", TargetType::String, false),
+    ("ExtensionAttribute2", TargetType::String, false),
+    ("ExtensionAttribute3", TargetType::String, false),
+    ("ExtensionAttribute4", TargetType::String, false),
+    ("ExtensionAttribute5", TargetType::String, false),
+    ("ExtensionAttribute6", TargetType::String, false),
+    ("ExtensionAttribute7", TargetType::String, false),
+    ("ExtensionAttribute8", TargetType::String, false),
+    ("ExtensionAttribute9", TargetType::String, false),
+    ("FacsimileTelephoneNumber", TargetType::String, false),
+    ("GivenName", TargetType::String, false),
+    ("HomePhone", TargetType::String, false),
+    ("Info", TargetType::String, false),
+    ("Initials", TargetType::String, false),
+    ("IPPhone", TargetType::String, false),
+    ("LastPasswordChangeTimestamp", TargetType::String, false),
+    ("LegacyExchangeDN", TargetType::String, false),
+    ("Mail", TargetType::String, false),
+    ("Manager", TargetType::Reference, false),
+    ("MiddleName", TargetType::String, false),
+    ("Mobile", TargetType::String, false),
+    ("MSDSHABSeniorityIndex", TargetType::Integer, false),
+    ("MSDSPhoneticDisplayName", TargetType::String, false),
+    ("MSExchArchiveGuid", TargetType::Binary, false),
+    ("MSExchArchiveName", TargetType::String, true),
+    ("MSExchAssistantName", TargetType::String, false),
+    ("MSExchAuditAdmin", TargetType::Integer, false),
+    ("MSExchAuditDelegate", TargetType::Integer, false),
+    ("MSExchAuditDelegateAdmin", TargetType::Integer, false),
+    ("MSExchAuditOwner", TargetType::Integer, false),
+    ("MSExchBlockedSendersHash", TargetType::Binary, false),
+    ("MSExchBypassAudit", TargetType::Boolean, false),
+    ("MSExchDelegateListLink", TargetType::Reference, true),
+    ("MSExchElcExpirySuspensionEnd", TargetType::DateTime, false),
+    (
+        "MSExchElcExpirySuspensionStart",
+        TargetType::DateTime,
+        false,
+    ),
+    ("MSExchElcMailboxFlags", TargetType::Integer, false),
+    ("MSExchEnableModeration", TargetType::Boolean, false),
+    ("MSExchExtensionCustomAttribute1", TargetType::String, true),
+    ("MSExchExtensionCustomAttribute2", TargetType::String, true),
+    ("MSExchExtensionCustomAttribute3", TargetType::String, true),
+    ("MSExchExtensionCustomAttribute4", TargetType::String, true),
+    ("MSExchExtensionCustomAttribute5", TargetType::String, true),
+    ("MSExchHideFromAddressLists", TargetType::Boolean, false),
+    ("MSExchImmutableId", TargetType::String, false),
+    ("MSExchLitigationHoldDate", TargetType::DateTime, false),
+    ("MSExchLitigationHoldOwner", TargetType::String, false),
+    ("MSExchMailboxAuditEnable", TargetType::Boolean, false),
+    ("MSExchMailboxAuditLogAgeLimit", TargetType::Integer, false),
+    ("MSExchMailboxGuid", TargetType::Binary, false),
+    ("MSExchModeratedByLink", TargetType::Reference, true),
+    ("MSExchModerationFlags", TargetType::Integer, false),
+    ("MSExchRecipientDisplayType", TargetType::Integer, false),
+    ("MSExchRecipientTypeDetails", TargetType::Integer, false),
+    ("MSExchRemoteRecipientType", TargetType::Integer, false),
+    ("MSExchRequireAuthToSendTo", TargetType::Boolean, false),
+    ("MSExchResourceCapacity", TargetType::Integer, false),
+    ("MSExchResourceDisplay", TargetType::String, false),
+    ("MSExchResourceMetadata", TargetType::String, true),
+    ("MSExchResourceSearchProperties", TargetType::String, true),
+    ("MSExchRetentionComment", TargetType::String, false),
+    ("MSExchRetentionUrl", TargetType::String, false),
+    ("MSExchSafeRecipientsHash", TargetType::Binary, false),
+    ("MSExchSafeSendersHash", TargetType::Binary, false),
+    ("MSExchSenderHintTranslations", TargetType::String, true),
+    ("MSExchTeamMailboxExpiration", TargetType::DateTime, false),
+    ("MSExchTeamMailboxOwners", TargetType::Reference, true),
+    (
+        "MSExchTeamMailboxSharePointLinkedBy",
+        TargetType::Reference,
+        false,
+    ),
+    ("MSExchTeamMailboxSharePointUrl", TargetType::String, false),
+    ("MSExchUserHoldPolicies", TargetType::String, true),
+    ("MSRtcSipApplicationOptions", TargetType::Integer, false),
+    ("MSRtcSipDeploymentLocator", TargetType::String, false),
+    ("MSRtcSipLine", TargetType::String, false),
+    ("MSRtcSipOptionFlags", TargetType::Integer, false),
+    ("MSRtcSipOwnerUrn", TargetType::String, false),
+    ("MSRtcSipPrimaryUserAddress", TargetType::String, false),
+    ("MSRtcSipUserEnabled", TargetType::Boolean, false),
+    ("netBiosName", TargetType::String, false),
+    ("onPremisesDistinguishedName", TargetType::String, false),
+    ("OnPremiseSecurityIdentifier", TargetType::Binary, false),
+    ("onPremisesObjectIdentifier", TargetType::String, false),
+    ("onPremisesSamAccountName", TargetType::String, false),
+    ("onPremisesUserPrincipalName", TargetType::String, false),
+    ("OtherFacsimileTelephoneNumber", TargetType::String, true),
+    ("OtherHomePhone", TargetType::String, true),
+    ("OtherIPPhone", TargetType::String, true),
+    ("OtherMobile", TargetType::String, true),
+    ("OtherPager", TargetType::String, true),
+    ("OtherTelephone", TargetType::String, true),
+    ("Pager", TargetType::String, false),
+    ("PhysicalDeliveryOfficeName", TargetType::String, false),
+    ("PostalCode", TargetType::String, false),
+    ("PostOfficeBox", TargetType::String, true),
+    ("PreferredLanguage", TargetType::String, false),
+    ("ProxyAddresses", TargetType::String, true),
+    ("PublicDelegates", TargetType::Reference, true),
+    ("SourceAnchor", TargetType::String, false),
+    ("State", TargetType::String, false),
+    ("StreetAddress", TargetType::String, false),
+    ("Surname", TargetType::String, false),
+    ("TargetAddress", TargetType::String, false),
+    ("TelephoneAssistant", TargetType::String, false),
+    ("TelephoneNumber", TargetType::String, false),
+    ("ThumbnailPhoto", TargetType::Binary, false),
+    ("Title", TargetType::String, false),
+    ("UnauthOrig", TargetType::Reference, true),
+    ("Url", TargetType::String, true),
+    ("UsageLocation", TargetType::String, false),
+    ("UserCertificate", TargetType::Binary, true),
+    ("UserPrincipalName", TargetType::String, false),
+    ("UserSMIMECertificate", TargetType::Binary, true),
+    ("WwwHomepage", TargetType::String, false),
+];
+
+/// The default user mappings (cloud sync's AD2AADProvisioning template).
+pub(super) const USER_MAPPINGS: &[(&str, Src)] = &[
+    (
+        "AccountEnabled",
+        Src::Expr(
+            r#"IIF(IsPresent([userAccountControl]), IIF(BitAnd([userAccountControl], 2)="0", "True", "False"), Not([accountDisabled]))"#,
+        ),
+    ),
+    ("Alias", Src::Attr("mailNickname")),
+    ("AltRecipient", Src::Attr("altRecipient")),
+    ("Assistant", Src::Attr("assistant")),
+    ("AuthOrig", Src::Attr("authOrig")),
+    ("ChangeDate", Src::Attr("PasswordChangeDate")),
+    ("City", Src::Expr(r#"Trim([l])"#)),
+    ("CommonName", Src::Attr("cn")),
+    ("Company", Src::Expr(r#"Trim([company])"#)),
+    ("Country", Src::Expr(r#"Trim([co])"#)),
+    ("CountryCode", Src::Attr("countryCode")),
+    ("CountryLetterCode", Src::Expr(r#"Trim([c])"#)),
+    ("Department", Src::Expr(r#"Trim([department])"#)),
+    (
+        "Description",
+        Src::Expr(r#"Left(Trim([description]), 448)"#),
+    ),
+    (
+        "DisplayName",
+        Src::Expr(r#"IIF(IsPresent([displayName]), [displayName], [cn])"#),
+    ),
+    ("DLMemRejectPerms", Src::Attr("dLMemRejectPerms")),
+    ("DLMemSubmitPerms", Src::Attr("dLMemSubmitPerms")),
+    ("dnsDomainName", Src::Const("%DomainFQDN%")),
+    ("EmployeeId", Src::Attr("employeeID")),
+    (
+        "ExtensionAttribute1",
+        Src::Expr(r#"Trim([extensionAttribute1])"#),
+    ),
+    (
+        "ExtensionAttribute10",
+        Src::Expr(r#"Trim([extensionAttribute10])"#),
+    ),
+    (
+        "ExtensionAttribute11",
+        Src::Expr(r#"Trim([extensionAttribute11])"#),
+    ),
+    (
+        "ExtensionAttribute12",
+        Src::Expr(r#"Trim([extensionAttribute12])"#),
+    ),
+    (
+        "ExtensionAttribute13",
+        Src::Expr(r#"Trim([extensionAttribute13])"#),
+    ),
+    (
+        "ExtensionAttribute14",
+        Src::Expr(r#"Trim([extensionAttribute14])"#),
+    ),
+    (
+        "ExtensionAttribute15",
+        Src::Expr(r#"Trim([extensionAttribute15])"#),
+    ),
+    (
+        "ExtensionAttribute2",
+        Src::Expr(r#"Trim([extensionAttribute2])"#),
+    ),
+    (
+        "ExtensionAttribute3",
+        Src::Expr(r#"Trim([extensionAttribute3])"#),
+    ),
+    (
+        "ExtensionAttribute4",
+        Src::Expr(r#"Trim([extensionAttribute4])"#),
+    ),
+    (
+        "ExtensionAttribute5",
+        Src::Expr(r#"Trim([extensionAttribute5])"#),
+    ),
+    (
+        "ExtensionAttribute6",
+        Src::Expr(r#"Trim([extensionAttribute6])"#),
+    ),
+    (
+        "ExtensionAttribute7",
+        Src::Expr(r#"Trim([extensionAttribute7])"#),
+    ),
+    (
+        "ExtensionAttribute8",
+        Src::Expr(r#"Trim([extensionAttribute8])"#),
+    ),
+    (
+        "ExtensionAttribute9",
+        Src::Expr(r#"Trim([extensionAttribute9])"#),
+    ),
+    (
+        "FacsimileTelephoneNumber",
+        Src::Expr(r#"Trim([facsimileTelephoneNumber])"#),
+    ),
+    ("GivenName", Src::Expr(r#"Trim([givenName])"#)),
+    ("HomePhone", Src::Expr(r#"Trim([homePhone])"#)),
+    ("Info", Src::Expr(r#"Left(Trim([info]), 448)"#)),
+    ("Initials", Src::Expr(r#"Trim([initials])"#)),
+    ("IPPhone", Src::Expr(r#"Trim([ipPhone])"#)),
+    (
+        "LastPasswordChangeTimestamp",
+        Src::Expr(
+            r#"IIF(IsPresent([pwdLastSet]), FormatDateTime(DateFromNum([pwdLastSet]), , "yyyyMMddHHmmss.0Z"), )"#,
+        ),
+    ),
+    ("LegacyExchangeDN", Src::Attr("legacyExchangeDN")),
+    ("Mail", Src::Expr(r#"Trim([mail])"#)),
+    ("Manager", Src::Attr("manager")),
+    ("MiddleName", Src::Expr(r#"Trim([middleName])"#)),
+    ("Mobile", Src::Expr(r#"Trim([mobile])"#)),
+    ("MSDSHABSeniorityIndex", Src::Attr("msDS-HABSeniorityIndex")),
+    (
+        "MSDSPhoneticDisplayName",
+        Src::Attr("msDS-PhoneticDisplayName"),
+    ),
+    ("MSExchArchiveGuid", Src::Attr("msExchArchiveGUID")),
+    ("MSExchArchiveName", Src::Attr("msExchArchiveName")),
+    ("MSExchAssistantName", Src::Attr("msExchAssistantName")),
+    ("MSExchAuditAdmin", Src::Attr("msExchAuditAdmin")),
+    ("MSExchAuditDelegate", Src::Attr("msExchAuditDelegate")),
+    (
+        "MSExchAuditDelegateAdmin",
+        Src::Attr("msExchAuditDelegateAdmin"),
+    ),
+    ("MSExchAuditOwner", Src::Attr("msExchAuditOwner")),
+    (
+        "MSExchBlockedSendersHash",
+        Src::Attr("msExchBlockedSendersHash"),
+    ),
+    ("MSExchBypassAudit", Src::Attr("msExchBypassAudit")),
+    (
+        "MSExchDelegateListLink",
+        Src::Attr("msExchDelegateListLink"),
+    ),
+    (
+        "MSExchElcExpirySuspensionEnd",
+        Src::Attr("msExchELCExpirySuspensionEnd"),
+    ),
+    (
+        "MSExchElcExpirySuspensionStart",
+        Src::Attr("msExchELCExpirySuspensionStart"),
+    ),
+    ("MSExchElcMailboxFlags", Src::Attr("msExchELCMailboxFlags")),
+    (
+        "MSExchEnableModeration",
+        Src::Attr("msExchEnableModeration"),
+    ),
+    (
+        "MSExchExtensionCustomAttribute1",
+        Src::Expr(r#"Trim([msExchExtensionCustomAttribute1])"#),
+    ),
+    (
+        "MSExchExtensionCustomAttribute2",
+        Src::Expr(r#"Trim([msExchExtensionCustomAttribute2])"#),
+    ),
+    (
+        "MSExchExtensionCustomAttribute3",
+        Src::Expr(r#"Trim([msExchExtensionCustomAttribute3])"#),
+    ),
+    (
+        "MSExchExtensionCustomAttribute4",
+        Src::Expr(r#"Trim([msExchExtensionCustomAttribute4])"#),
+    ),
+    (
+        "MSExchExtensionCustomAttribute5",
+        Src::Expr(r#"Trim([msExchExtensionCustomAttribute5])"#),
+    ),
+    (
+        "MSExchHideFromAddressLists",
+        Src::Attr("msExchHideFromAddressLists"),
+    ),
+    ("MSExchImmutableId", Src::Attr("msExchImmutableId")),
+    (
+        "MSExchLitigationHoldDate",
+        Src::Attr("msExchLitigationHoldDate"),
+    ),
+    (
+        "MSExchLitigationHoldOwner",
+        Src::Attr("msExchLitigationHoldOwner"),
+    ),
+    (
+        "MSExchMailboxAuditEnable",
+        Src::Attr("msExchMailboxAuditEnable"),
+    ),
+    (
+        "MSExchMailboxAuditLogAgeLimit",
+        Src::Attr("msExchMailboxAuditLogAgeLimit"),
+    ),
+    ("MSExchMailboxGuid", Src::Attr("msExchMailboxGuid")),
+    ("MSExchModeratedByLink", Src::Attr("msExchModeratedByLink")),
+    ("MSExchModerationFlags", Src::Attr("msExchModerationFlags")),
+    (
+        "MSExchRecipientDisplayType",
+        Src::Attr("msExchRecipientDisplayType"),
+    ),
+    (
+        "MSExchRecipientTypeDetails",
+        Src::Attr("msExchRecipientTypeDetails"),
+    ),
+    (
+        "MSExchRemoteRecipientType",
+        Src::Attr("msExchRemoteRecipientType"),
+    ),
+    (
+        "MSExchRequireAuthToSendTo",
+        Src::Attr("msExchRequireAuthToSendTo"),
+    ),
+    (
+        "MSExchResourceCapacity",
+        Src::Attr("msExchResourceCapacity"),
+    ),
+    ("MSExchResourceDisplay", Src::Attr("msExchResourceDisplay")),
+    (
+        "MSExchResourceMetadata",
+        Src::Attr("msExchResourceMetaData"),
+    ),
+    (
+        "MSExchResourceSearchProperties",
+        Src::Attr("msExchResourceSearchProperties"),
+    ),
+    (
+        "MSExchRetentionComment",
+        Src::Attr("msExchRetentionComment"),
+    ),
+    ("MSExchRetentionUrl", Src::Attr("msExchRetentionURL")),
+    (
+        "MSExchSafeRecipientsHash",
+        Src::Attr("msExchSafeRecipientsHash"),
+    ),
+    ("MSExchSafeSendersHash", Src::Attr("msExchSafeSendersHash")),
+    (
+        "MSExchSenderHintTranslations",
+        Src::Attr("msExchSenderHintTranslations"),
+    ),
+    (
+        "MSExchTeamMailboxExpiration",
+        Src::Attr("msExchTeamMailboxExpiration"),
+    ),
+    (
+        "MSExchTeamMailboxOwners",
+        Src::Attr("msExchTeamMailboxOwners"),
+    ),
+    (
+        "MSExchTeamMailboxSharePointLinkedBy",
+        Src::Attr("msExchTeamMailboxSharePointLinkedBy"),
+    ),
+    (
+        "MSExchTeamMailboxSharePointUrl",
+        Src::Attr("msExchTeamMailboxSharePointUrl"),
+    ),
+    (
+        "MSExchUserHoldPolicies",
+        Src::Attr("msExchUserHoldPolicies"),
+    ),
+    (
+        "MSRtcSipApplicationOptions",
+        Src::Attr("msRTCSIP-ApplicationOptions"),
+    ),
+    (
+        "MSRtcSipDeploymentLocator",
+        Src::Attr("mSRTCSIP-DeploymentLocator"),
+    ),
+    ("MSRtcSipLine", Src::Attr("msRTCSIP-Line")),
+    ("MSRtcSipOptionFlags", Src::Attr("msRTCSIP-OptionFlags")),
+    ("MSRtcSipOwnerUrn", Src::Attr("msRTCSIP-OwnerUrn")),
+    (
+        "MSRtcSipPrimaryUserAddress",
+        Src::Attr("msRTCSIP-PrimaryUserAddress"),
+    ),
+    ("MSRtcSipUserEnabled", Src::Attr("msRTCSIP-UserEnabled")),
+    ("netBiosName", Src::Const("%DomainNetBios%")),
+    (
+        "onPremisesDistinguishedName",
+        Src::Attr("distinguishedName"),
+    ),
+    ("OnPremiseSecurityIdentifier", Src::Attr("objectSid")),
+    ("onPremisesObjectIdentifier", Src::Attr("objectGUID")),
+    ("onPremisesSamAccountName", Src::Attr("sAMAccountName")),
+    (
+        "onPremisesUserPrincipalName",
+        Src::Expr(
+            r#"IIF(IsPresent([userPrincipalName]), [userPrincipalName], IIF(IsPresent([sAMAccountName]), Join("@", [sAMAccountName], %DomainFQDN%), Error("AccountName is not present")))"#,
+        ),
+    ),
+    (
+        "OtherFacsimileTelephoneNumber",
+        Src::Expr(r#"Trim([otherFacsimileTelephoneNumber])"#),
+    ),
+    ("OtherHomePhone", Src::Expr(r#"Trim([otherHomePhone])"#)),
+    ("OtherIPPhone", Src::Expr(r#"Trim([otherIpPhone])"#)),
+    ("OtherMobile", Src::Expr(r#"Trim([otherMobile])"#)),
+    ("OtherPager", Src::Expr(r#"Trim([otherPager])"#)),
+    ("OtherTelephone", Src::Expr(r#"Trim([otherTelephone])"#)),
+    ("Pager", Src::Expr(r#"Trim([pager])"#)),
+    (
+        "PhysicalDeliveryOfficeName",
+        Src::Expr(r#"Trim([physicalDeliveryOfficeName])"#),
+    ),
+    ("PostalCode", Src::Expr(r#"Trim([postalCode])"#)),
+    (
+        "PostOfficeBox",
+        Src::Expr(
+            r#"IIF(IsPresent([postOfficeBox]), Left(Trim(Item([postOfficeBox], 1)), 448), "")"#,
+        ),
+    ),
+    (
+        "PreferredLanguage",
+        Src::Expr(r#"Trim([preferredLanguage])"#),
+    ),
+    (
+        "ProxyAddresses",
+        Src::Expr(r#"RemoveDuplicates(Trim([proxyAddresses]))"#),
+    ),
+    ("PublicDelegates", Src::Attr("publicDelegates")),
+    (
+        "SourceAnchor",
+        Src::Expr(
+            r#"IIF(IsPresent([mS-DS-ConsistencyGuid]), [mS-DS-ConsistencyGuid], [objectGUID])"#,
+        ),
+    ),
+    ("State", Src::Expr(r#"Trim([st])"#)),
+    ("StreetAddress", Src::Expr(r#"Trim([streetAddress])"#)),
+    ("Surname", Src::Expr(r#"Trim([sn])"#)),
+    ("TargetAddress", Src::Attr("targetAddress")),
+    (
+        "TelephoneAssistant",
+        Src::Expr(r#"Trim([telephoneAssistant])"#),
+    ),
+    ("TelephoneNumber", Src::Expr(r#"Trim([telephoneNumber])"#)),
+    ("ThumbnailPhoto", Src::Attr("thumbnailPhoto")),
+    ("Title", Src::Expr(r#"Trim([title])"#)),
+    ("UnauthOrig", Src::Attr("unauthOrig")),
+    (
+        "Url",
+        Src::Expr(r#"IIF(IsPresent([url]), Left(Trim(Item([url], 1)), 448), "")"#),
+    ),
+    ("UsageLocation", Src::Attr("msExchUsageLocation")),
+    ("UserCertificate", Src::Attr("userCertificate")),
+    (
+        "UserPrincipalName",
+        Src::Expr(
+            r#"IIF(IsPresent([userPrincipalName]), [userPrincipalName], IIF(IsPresent([sAMAccountName]), Join("@", [sAMAccountName], %DomainFQDN%), Error("AccountName is not present")))"#,
+        ),
+    ),
+    ("UserSMIMECertificate", Src::Attr("userSMIMECertificate")),
+    ("WwwHomepage", Src::Attr("wWWHomePage")),
+];
+
+/// The group target attributes (idsync's choice, from the attributes
+/// Microsoft lists as synchronized for groups). `Members` is written by the
+/// engine's membership step, never by a mapping.
+pub(super) const GROUP_TARGET: &[(&str, TargetType, bool)] = &[
+    ("DisplayName", TargetType::String, false),
+    ("Description", TargetType::String, false),
+    ("Mail", TargetType::String, false),
+    ("Alias", TargetType::String, false),
+    ("ProxyAddresses", TargetType::String, true),
+    ("SecurityEnabled", TargetType::Boolean, false),
+    ("MailEnabled", TargetType::Boolean, false),
+    ("onPremisesSamAccountName", TargetType::String, false),
+    ("OnPremiseSecurityIdentifier", TargetType::Binary, false),
+    ("onPremisesObjectIdentifier", TargetType::String, false),
+    ("onPremisesDistinguishedName", TargetType::String, false),
+    ("SourceAnchor", TargetType::String, false),
+    ("Members", TargetType::Reference, true),
+];
+
+/// The default group mappings (idsync's choice; see the module docs).
+pub(super) const GROUP_MAPPINGS: &[(&str, Src)] = &[
+    (
+        "DisplayName",
+        Src::Expr(r#"IIF(IsPresent([displayName]), [displayName], [cn])"#),
+    ),
+    (
+        "Description",
+        Src::Expr(r#"Left(Trim([description]), 448)"#),
+    ),
+    ("Mail", Src::Expr(r#"Trim([mail])"#)),
+    ("Alias", Src::Attr("mailNickname")),
+    (
+        "ProxyAddresses",
+        Src::Expr(r#"RemoveDuplicates(Trim([proxyAddresses]))"#),
+    ),
+    (
+        "SecurityEnabled",
+        Src::Expr(
+            r#"IIF(IsPresent([groupType]), IIF(BitAnd([groupType], 2147483648)="0", "False", "True"), "False")"#,
+        ),
+    ),
+    (
+        "MailEnabled",
+        Src::Expr(
+            r#"IIF(IsPresent([proxyAddresses]), IIF(InStr(Join(",", [proxyAddresses]), "SMTP:", 1, 0) > 0, "True", "False"), "False")"#,
+        ),
+    ),
+    ("onPremisesSamAccountName", Src::Attr("sAMAccountName")),
+    ("OnPremiseSecurityIdentifier", Src::Attr("objectSid")),
+    ("onPremisesObjectIdentifier", Src::Attr("objectGUID")),
+    (
+        "onPremisesDistinguishedName",
+        Src::Attr("distinguishedName"),
+    ),
+    (
+        "SourceAnchor",
+        Src::Expr(
+            r#"IIF(IsPresent([mS-DS-ConsistencyGuid]), [mS-DS-ConsistencyGuid], [objectGUID])"#,
+        ),
+    ),
+];
+
+/// The contact target attributes (idsync's choice).
+pub(super) const CONTACT_TARGET: &[(&str, TargetType, bool)] = &[
+    ("DisplayName", TargetType::String, false),
+    ("GivenName", TargetType::String, false),
+    ("Surname", TargetType::String, false),
+    ("Mail", TargetType::String, false),
+    ("Alias", TargetType::String, false),
+    ("ProxyAddresses", TargetType::String, true),
+    ("TargetAddress", TargetType::String, false),
+    ("Company", TargetType::String, false),
+    ("Department", TargetType::String, false),
+    ("Title", TargetType::String, false),
+    ("TelephoneNumber", TargetType::String, false),
+    ("Mobile", TargetType::String, false),
+    ("onPremisesObjectIdentifier", TargetType::String, false),
+    ("SourceAnchor", TargetType::String, false),
+];
+
+/// The default contact mappings (idsync's choice).
+pub(super) const CONTACT_MAPPINGS: &[(&str, Src)] = &[
+    (
+        "DisplayName",
+        Src::Expr(r#"IIF(IsPresent([displayName]), [displayName], [cn])"#),
+    ),
+    ("GivenName", Src::Expr(r#"Trim([givenName])"#)),
+    ("Surname", Src::Expr(r#"Trim([sn])"#)),
+    ("Mail", Src::Expr(r#"Trim([mail])"#)),
+    ("Alias", Src::Attr("mailNickname")),
+    (
+        "ProxyAddresses",
+        Src::Expr(r#"RemoveDuplicates(Trim([proxyAddresses]))"#),
+    ),
+    ("TargetAddress", Src::Attr("targetAddress")),
+    ("Company", Src::Expr(r#"Trim([company])"#)),
+    ("Department", Src::Expr(r#"Trim([department])"#)),
+    ("Title", Src::Expr(r#"Trim([title])"#)),
+    ("TelephoneNumber", Src::Expr(r#"Trim([telephoneNumber])"#)),
+    ("Mobile", Src::Expr(r#"Trim([mobile])"#)),
+    ("onPremisesObjectIdentifier", Src::Attr("objectGUID")),
+    (
+        "SourceAnchor",
+        Src::Expr(
+            r#"IIF(IsPresent([mS-DS-ConsistencyGuid]), [mS-DS-ConsistencyGuid], [objectGUID])"#,
+        ),
+    ),
+];

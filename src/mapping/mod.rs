@@ -1,0 +1,746 @@
+//! Attribute mappings: what each target attribute must be.
+//!
+//! A mapping sets one target attribute from a source attribute (direct), a
+//! constant, or an expression in the provisioning expression language
+//! ([`crate::expr`]); it applies always or only when the object is created,
+//! and may have a default value used when the source gives nothing. Values
+//! are converted to the target attribute's type with a typed error when they
+//! do not fit (a string too long, a non-boolean into a boolean).
+//!
+//! The default mapping sets for users, groups and contacts ship as data
+//! (`defaults.rs`): the user set is cloud sync's AD2AADProvisioning template;
+//! the group and contact sets are idsync's choice, built from the attributes
+//! Microsoft lists as synchronized for groups and contacts. Custom mappings
+//! (including directory extensions `extension_<appid>_<name>`) add to or
+//! override them.
+//!
+//! One deliberate difference from the displayed template: the UPN fallback
+//! `Join("@", [sAMAccountName], )` is shipped as
+//! `Join("@", [sAMAccountName], %DomainFQDN%)`, because the template's stored
+//! schema carries `%DomainFQDN%` as that hidden third parameter (see
+//! `reference/expressions.md`, "Hidden macro constants").
+//!
+//! A mapping set is validated as a whole and compiled once per configuration
+//! against the configuration's [`AttrTable`]: evaluation reads source values
+//! by slot and never looks a name up. This module never does I/O.
+
+mod defaults;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::expr::{self, EvalContext, Expression, Output};
+use crate::object::{AttrLookup, AttrName, AttrTable, ObjectKind, Slot, Value, Values};
+
+/// The type of a target attribute (the provisioning schema's types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TargetType {
+    /// Text.
+    String,
+    /// `True` / `False`.
+    Boolean,
+    /// A 64-bit integer.
+    Integer,
+    /// Bytes.
+    Binary,
+    /// A date-time (carried as its text).
+    DateTime,
+    /// A reference to another object (a DN in the source).
+    Reference,
+}
+
+/// One target attribute of a kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetAttr {
+    /// Its name in the provisioning schema.
+    pub name: AttrName,
+    /// Its type.
+    pub ty: TargetType,
+    /// Whether it holds several values.
+    pub multi_valued: bool,
+    /// Whether mappings may not write it.
+    pub read_only: bool,
+    /// The longest string it accepts, in characters, where known.
+    pub max_len: Option<usize>,
+}
+
+/// The target attributes of one kind of object.
+#[derive(Debug, Clone)]
+pub struct TargetSchema {
+    kind: ObjectKind,
+    attrs: Vec<TargetAttr>,
+}
+
+/// Lengths Entra enforces on well-known properties (Microsoft Graph's user
+/// and group resource documentation).
+const MAX_LENGTHS: &[(&str, usize)] = &[
+    ("DisplayName", 256),
+    ("GivenName", 64),
+    ("Surname", 64),
+    ("Alias", 64),
+    ("UserPrincipalName", 113),
+    ("Department", 64),
+    ("Title", 128),
+    ("Company", 64),
+    ("Mail", 256),
+    ("Description", 1024),
+    ("City", 128),
+    ("State", 128),
+    ("PostalCode", 40),
+    ("TelephoneNumber", 64),
+    ("Mobile", 64),
+    ("EmployeeId", 16),
+];
+
+/// Attributes the target computes or the engine itself writes.
+const READ_ONLY: &[&str] = &["Members", "ObjectId", "CreatedDateTime", "DirSyncEnabled"];
+
+impl TargetSchema {
+    /// The built-in schema of a kind (`None` for unsupported kinds).
+    pub fn builtin(kind: ObjectKind) -> Option<TargetSchema> {
+        let table = match kind {
+            ObjectKind::User => defaults::USER_TARGET,
+            ObjectKind::Group => defaults::GROUP_TARGET,
+            ObjectKind::Contact => defaults::CONTACT_TARGET,
+            ObjectKind::Unsupported => return None,
+        };
+        let mut attrs: Vec<TargetAttr> = table
+            .iter()
+            .map(|&(name, ty, multi_valued)| TargetAttr {
+                name: AttrName::new(name),
+                ty,
+                multi_valued,
+                read_only: READ_ONLY.iter().any(|r| r.eq_ignore_ascii_case(name)),
+                max_len: MAX_LENGTHS
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                    .map(|&(_, l)| l),
+            })
+            .collect();
+        for ro in ["ObjectId", "CreatedDateTime", "DirSyncEnabled"] {
+            attrs.push(TargetAttr {
+                name: AttrName::new(ro),
+                ty: TargetType::String,
+                multi_valued: false,
+                read_only: true,
+                max_len: None,
+            });
+        }
+        Some(TargetSchema { kind, attrs })
+    }
+
+    /// The kind this schema describes.
+    pub fn kind(&self) -> ObjectKind {
+        self.kind
+    }
+
+    /// The attribute named `name` (case-insensitive). Directory extension
+    /// attributes (`extension_<32 hex>_<name>`) are single-valued strings.
+    pub fn attr(&self, name: &str) -> Option<TargetAttr> {
+        if let Some(a) = self.attrs.iter().find(|a| a.name.is(name)) {
+            return Some(a.clone());
+        }
+        is_extension_name(name).then(|| TargetAttr {
+            name: AttrName::new(name),
+            ty: TargetType::String,
+            multi_valued: false,
+            read_only: false,
+            max_len: None,
+        })
+    }
+
+    /// Every attribute of the schema.
+    pub fn attrs(&self) -> &[TargetAttr] {
+        &self.attrs
+    }
+}
+
+/// Whether `name` is a directory extension attribute name
+/// (`extension_<application id without hyphens>_<name>`).
+pub fn is_extension_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("extension_") else {
+        return false;
+    };
+    let Some((app, attr)) = rest.split_once('_') else {
+        return false;
+    };
+    app.len() == 32
+        && app.bytes().all(|b| b.is_ascii_hexdigit())
+        && !attr.is_empty()
+        && attr.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Where a mapping's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "type")]
+pub enum MappingSource {
+    /// A source attribute as it is.
+    Attribute {
+        /// The source attribute.
+        name: String,
+    },
+    /// A constant (configuration macros such as `%DomainFQDN%` are filled in).
+    Constant {
+        /// The value.
+        value: String,
+    },
+    /// An expression.
+    Expression {
+        /// The expression text.
+        expression: String,
+    },
+}
+
+/// When a mapping applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ApplyWhen {
+    /// On create and on every update.
+    #[default]
+    Always,
+    /// Only when the target object is created.
+    OnCreate,
+}
+
+/// One attribute mapping.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AttributeMapping {
+    /// The target attribute.
+    pub target: String,
+    /// Where the value comes from.
+    pub source: MappingSource,
+    /// When it applies.
+    #[serde(default)]
+    pub apply: ApplyWhen,
+    /// Used when the source gives no value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_value: Option<String>,
+}
+
+impl AttributeMapping {
+    /// A direct mapping `target <- [source]`.
+    pub fn direct(target: &str, source: &str) -> AttributeMapping {
+        AttributeMapping {
+            target: target.to_owned(),
+            source: MappingSource::Attribute {
+                name: source.to_owned(),
+            },
+            apply: ApplyWhen::Always,
+            default_value: None,
+        }
+    }
+
+    /// An expression mapping.
+    pub fn expression(target: &str, expression: &str) -> AttributeMapping {
+        AttributeMapping {
+            target: target.to_owned(),
+            source: MappingSource::Expression {
+                expression: expression.to_owned(),
+            },
+            apply: ApplyWhen::Always,
+            default_value: None,
+        }
+    }
+
+    /// A constant mapping.
+    pub fn constant(target: &str, value: &str) -> AttributeMapping {
+        AttributeMapping {
+            target: target.to_owned(),
+            source: MappingSource::Constant {
+                value: value.to_owned(),
+            },
+            apply: ApplyWhen::Always,
+            default_value: None,
+        }
+    }
+}
+
+/// The mappings of one kind: the defaults (unless switched off) plus custom
+/// mappings that add to or override them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MappingConfig {
+    /// Start from the default set of the kind.
+    #[serde(default = "yes")]
+    pub use_defaults: bool,
+    /// Custom mappings; one into a target a default maps replaces it.
+    #[serde(default)]
+    pub custom: Vec<AttributeMapping>,
+    /// Default mappings to drop, by target attribute.
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for MappingConfig {
+    fn default() -> MappingConfig {
+        MappingConfig {
+            use_defaults: true,
+            custom: Vec::new(),
+            remove: Vec::new(),
+        }
+    }
+}
+
+/// A source of a default mapping (data form).
+#[derive(Debug, Clone, Copy)]
+enum Src {
+    Attr(&'static str),
+    Const(&'static str),
+    Expr(&'static str),
+}
+
+/// The default mapping set of a kind.
+///
+/// ```
+/// use idsync::mapping::default_mappings;
+/// use idsync::object::ObjectKind;
+/// let users = default_mappings(ObjectKind::User);
+/// assert_eq!(users.len(), 136);
+/// assert!(users.iter().any(|m| m.target == "UserPrincipalName"));
+/// ```
+pub fn default_mappings(kind: ObjectKind) -> Vec<AttributeMapping> {
+    let table = match kind {
+        ObjectKind::User => defaults::USER_MAPPINGS,
+        ObjectKind::Group => defaults::GROUP_MAPPINGS,
+        ObjectKind::Contact => defaults::CONTACT_MAPPINGS,
+        ObjectKind::Unsupported => &[],
+    };
+    table
+        .iter()
+        .map(|&(target, src)| match src {
+            Src::Attr(a) => AttributeMapping::direct(target, a),
+            Src::Const(c) => AttributeMapping::constant(target, c),
+            Src::Expr(e) => AttributeMapping::expression(target, e),
+        })
+        .collect()
+}
+
+/// A mapping configuration that does not validate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MappingError {
+    /// Two mappings write one target attribute.
+    #[error("{path}: target attribute {target} is already mapped by {other}")]
+    Duplicate {
+        /// The mapping's path.
+        path: String,
+        /// The target attribute.
+        target: String,
+        /// The path of the other mapping.
+        other: String,
+    },
+    /// A target attribute the kind does not have.
+    #[error("{path}: unknown target attribute {target} for {kind}")]
+    UnknownTarget {
+        /// The mapping's path.
+        path: String,
+        /// The target attribute.
+        target: String,
+        /// The kind.
+        kind: ObjectKind,
+    },
+    /// A target attribute mappings may not write.
+    #[error("{path}: target attribute {target} is read-only")]
+    ReadOnly {
+        /// The mapping's path.
+        path: String,
+        /// The target attribute.
+        target: String,
+    },
+    /// An expression that does not parse or check.
+    #[error("{path}: expression {message}")]
+    Expression {
+        /// The mapping's path.
+        path: String,
+        /// The expression error with its position and caret.
+        message: String,
+    },
+    /// A constant or default value that does not fit the target type, or
+    /// an unknown macro.
+    #[error("{path}: {message}")]
+    Value {
+        /// The mapping's path.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Too many source attributes for one configuration.
+    #[error("{path}: {message}")]
+    TooManyAttributes {
+        /// The mapping's path.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Configuration values the mappings may use (`%DomainFQDN%`,
+/// `%DomainNetBios%`, ...), by macro name without the percent signs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Macros(pub indexmap::IndexMap<String, String>);
+
+impl Macros {
+    /// Fills `%Name%` macros in a constant.
+    fn expand(&self, text: &str) -> Result<String, String> {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find('%') {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 1..];
+            let Some(end) = after.find('%') else {
+                out.push_str(&rest[start..]);
+                return Ok(out);
+            };
+            let name = &after[..end];
+            let value = self
+                .0
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+                .ok_or_else(|| format!("unknown configuration macro %{name}%"))?;
+            out.push_str(value);
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+}
+
+enum Compiled {
+    Slot(Slot),
+    Const(Values),
+    Expr(Box<Expression>),
+}
+
+struct CompiledMapping {
+    target: TargetAttr,
+    path: String,
+    source: Compiled,
+    apply: ApplyWhen,
+    default: Option<Values>,
+}
+
+/// A kind's mappings, validated and compiled against an [`AttrTable`].
+pub struct CompiledMappings {
+    kind: ObjectKind,
+    mappings: Vec<CompiledMapping>,
+}
+
+impl fmt::Debug for CompiledMappings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CompiledMappings")
+            .field("kind", &self.kind)
+            .field(
+                "targets",
+                &self
+                    .mappings
+                    .iter()
+                    .map(|m| &m.target.name)
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// What one mapping gives for one object.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Flow {
+    /// Set the attribute to these values.
+    Set(Values),
+    /// The attribute has no value (clear it if it was set).
+    Unset,
+    /// Leave the attribute as it is (apply-on-create mapping on an update,
+    /// or `IgnoreFlowIfNullOrEmpty`).
+    Ignore,
+}
+
+/// A mapping that failed for one object: the object fails alone.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("mapping {target}: {message}")]
+pub struct MappingFailure {
+    /// The target attribute.
+    pub target: String,
+    /// What went wrong (an expression's error, a value that does not fit).
+    pub message: String,
+    /// Whether the failure is a value that does not fit the target type
+    /// (as opposed to an expression that failed).
+    pub format: bool,
+}
+
+impl CompiledMappings {
+    /// Validates and compiles a kind's mappings. `path` prefixes error paths
+    /// (`configurations[0].mappings.user`).
+    pub fn compile(
+        kind: ObjectKind,
+        config: &MappingConfig,
+        macros: &Macros,
+        table: &mut AttrTable,
+        path: &str,
+    ) -> Result<CompiledMappings, MappingError> {
+        let schema = TargetSchema::builtin(kind).ok_or_else(|| MappingError::UnknownTarget {
+            path: path.to_owned(),
+            target: "*".to_owned(),
+            kind,
+        })?;
+        // Defaults first, then custom ones replacing a default of the same target.
+        let mut list: Vec<(String, AttributeMapping)> = Vec::new();
+        if config.use_defaults {
+            for (i, m) in default_mappings(kind).into_iter().enumerate() {
+                if config
+                    .remove
+                    .iter()
+                    .any(|r| r.eq_ignore_ascii_case(&m.target))
+                {
+                    continue;
+                }
+                list.push((format!("{path}.defaults[{i}]"), m));
+            }
+        }
+        let mut seen_custom: Vec<(String, String)> = Vec::new();
+        for (i, m) in config.custom.iter().enumerate() {
+            let p = format!("{path}.custom[{i}]");
+            if let Some((other, _)) = seen_custom
+                .iter()
+                .find(|(_, t)| t.eq_ignore_ascii_case(&m.target))
+            {
+                return Err(MappingError::Duplicate {
+                    path: p,
+                    target: m.target.clone(),
+                    other: other.clone(),
+                });
+            }
+            seen_custom.push((p.clone(), m.target.clone()));
+            list.retain(|(_, d)| !d.target.eq_ignore_ascii_case(&m.target));
+            list.push((p, m.clone()));
+        }
+        let expr_options = macros
+            .0
+            .iter()
+            .fold(expr::CompileOptions::new(), |o, (k, v)| o.with_macro(k, v));
+        let mut mappings = Vec::with_capacity(list.len());
+        for (p, m) in list {
+            let target = schema
+                .attr(&m.target)
+                .ok_or_else(|| MappingError::UnknownTarget {
+                    path: p.clone(),
+                    target: m.target.clone(),
+                    kind,
+                })?;
+            if target.read_only {
+                return Err(MappingError::ReadOnly {
+                    path: p,
+                    target: m.target.clone(),
+                });
+            }
+            let value_err = |message: String| MappingError::Value {
+                path: p.clone(),
+                message,
+            };
+            let source = match &m.source {
+                MappingSource::Attribute { name } => {
+                    Compiled::Slot(table.intern(name).map_err(|e| {
+                        MappingError::TooManyAttributes {
+                            path: p.clone(),
+                            message: e.to_string(),
+                        }
+                    })?)
+                }
+                MappingSource::Constant { value } => {
+                    let text = macros.expand(value).map_err(value_err)?;
+                    let v = convert(&target, [Value::from(text)].into_iter().collect())
+                        .map_err(|e| value_err(format!("constant: {e}")))?;
+                    Compiled::Const(v)
+                }
+                MappingSource::Expression { expression } => {
+                    let e = Expression::compile(expression, &expr_options, table).map_err(|e| {
+                        MappingError::Expression {
+                            path: p.clone(),
+                            message: e.render(expression),
+                        }
+                    })?;
+                    Compiled::Expr(Box::new(e))
+                }
+            };
+            let default = match &m.default_value {
+                None => None,
+                Some(d) => {
+                    let text = macros.expand(d).map_err(value_err)?;
+                    Some(
+                        convert(&target, [Value::from(text)].into_iter().collect())
+                            .map_err(|e| value_err(format!("default value: {e}")))?,
+                    )
+                }
+            };
+            mappings.push(CompiledMapping {
+                target,
+                path: p,
+                source,
+                apply: m.apply,
+                default,
+            });
+        }
+        Ok(CompiledMappings { kind, mappings })
+    }
+
+    /// The kind these mappings are for.
+    pub fn kind(&self) -> ObjectKind {
+        self.kind
+    }
+
+    /// How many mappings there are.
+    pub fn len(&self) -> usize {
+        self.mappings.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.mappings.is_empty()
+    }
+
+    /// The target attribute of mapping `i`.
+    pub fn target(&self, i: usize) -> Option<&TargetAttr> {
+        self.mappings.get(i).map(|m| &m.target)
+    }
+
+    /// The index of the mapping into `target`.
+    pub fn index_of(&self, target: &str) -> Option<usize> {
+        self.mappings.iter().position(|m| m.target.name.is(target))
+    }
+
+    /// Where mapping `i` came from (`...defaults[14]`, `...custom[0]`) and its
+    /// source, for explain.
+    pub fn describe(&self, i: usize) -> Option<String> {
+        let m = self.mappings.get(i)?;
+        let src = match &m.source {
+            Compiled::Slot(_) => "direct".to_owned(),
+            Compiled::Const(v) => format!("constant {:?}", v.as_slice()),
+            Compiled::Expr(e) => format!("expression {}", e.source()),
+        };
+        Some(format!("{} ({src})", m.path))
+    }
+
+    /// Evaluates every mapping for one object into `out` (cleared first;
+    /// `out[i]` is mapping `i`'s flow). `creating` says whether the object
+    /// is being created (apply-on-create mappings only then). The first
+    /// failure stops the object: it fails alone.
+    pub fn evaluate<A: AttrLookup>(
+        &self,
+        row: &A,
+        ctx: &mut EvalContext<'_>,
+        creating: bool,
+        out: &mut Vec<Flow>,
+    ) -> Result<(), MappingFailure> {
+        out.clear();
+        for m in &self.mappings {
+            if m.apply == ApplyWhen::OnCreate && !creating {
+                out.push(Flow::Ignore);
+                continue;
+            }
+            let fail = |message: String, format: bool| MappingFailure {
+                target: m.target.name.as_str().to_owned(),
+                message,
+                format,
+            };
+            let raw: Option<Values> = match &m.source {
+                Compiled::Slot(slot) => {
+                    let v = row.values(*slot);
+                    (!v.is_empty()).then(|| v.iter().cloned().collect())
+                }
+                Compiled::Const(v) => Some(v.clone()),
+                Compiled::Expr(e) => {
+                    ctx.target_attribute = Some(m.target.name.clone());
+                    match e
+                        .evaluate(row, ctx)
+                        .map_err(|e| fail(e.to_string(), false))?
+                    {
+                        Output::Null => None,
+                        Output::One(v) => Some(std::iter::once(v).collect()),
+                        Output::Many(vs) => (!vs.is_empty()).then(|| vs.into_iter().collect()),
+                        Output::IgnoreFlow => {
+                            out.push(Flow::Ignore);
+                            continue;
+                        }
+                    }
+                }
+            };
+            // An empty string flows as no value (the product's rule).
+            let raw = raw.filter(|v| !(v.len() == 1 && v[0].is_empty()));
+            let flow = match raw.or_else(|| m.default.clone()) {
+                None => Flow::Unset,
+                Some(v) => match &m.source {
+                    Compiled::Const(_) => Flow::Set(v),
+                    _ => Flow::Set(convert(&m.target, v).map_err(|e| fail(e, true))?),
+                },
+            };
+            out.push(flow);
+        }
+        Ok(())
+    }
+}
+
+/// Converts values to a target attribute's type.
+fn convert(target: &TargetAttr, values: Values) -> Result<Values, String> {
+    if !target.multi_valued && values.len() > 1 {
+        return Err(format!(
+            "{} values for single-valued {}",
+            values.len(),
+            target.name
+        ));
+    }
+    let mut out = Values::with_capacity(values.len());
+    for v in values {
+        let converted = match (target.ty, v) {
+            (TargetType::String | TargetType::DateTime, v @ Value::Str(_)) => v,
+            (TargetType::String | TargetType::DateTime, v) => match v {
+                Value::Secret(_) => return Err("a secret cannot flow into an attribute".into()),
+                other => Value::from(other.to_string()),
+            },
+            (TargetType::Boolean, v @ Value::Bool(_)) => v,
+            (TargetType::Boolean, Value::Str(s)) if s.eq_ignore_ascii_case("true") => {
+                Value::Bool(true)
+            }
+            (TargetType::Boolean, Value::Str(s)) if s.eq_ignore_ascii_case("false") => {
+                Value::Bool(false)
+            }
+            (TargetType::Integer, v @ Value::Int(_)) => v,
+            (TargetType::Integer, Value::Str(s)) => Value::Int(
+                s.trim()
+                    .parse()
+                    .map_err(|_| format!("{s:?} is not an integer"))?,
+            ),
+            (TargetType::Binary, v @ Value::Bytes(_)) => v,
+            (TargetType::Reference, v @ Value::Dn(_)) => v,
+            (TargetType::Reference, Value::Str(s)) => {
+                Value::Dn(crate::dn::Dn::parse(&s).map_err(|e| format!("reference {s:?}: {e}"))?)
+            }
+            (ty, v) => {
+                return Err(format!(
+                    "a {} value does not fit {ty:?} attribute {}",
+                    v.kind_name(),
+                    target.name
+                ));
+            }
+        };
+        if let (Some(max), Value::Str(s)) = (target.max_len, &converted) {
+            let n = s.chars().count();
+            if n > max {
+                return Err(format!(
+                    "value of {n} characters is longer than {max} allowed for {}",
+                    target.name
+                ));
+            }
+        }
+        out.push(converted);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

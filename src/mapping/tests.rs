@@ -1,0 +1,328 @@
+use super::*;
+use crate::expr::EvalContext;
+use crate::object::{Attributes, Row};
+use crate::time::Timestamp;
+
+fn macros() -> Macros {
+    let mut m = Macros::default();
+    m.0.insert("DomainFQDN".into(), "corp.example.com".into());
+    m.0.insert("DomainNetBios".into(), "CORP".into());
+    m
+}
+
+fn compile(kind: ObjectKind, cfg: &MappingConfig) -> (CompiledMappings, AttrTable) {
+    let mut table = AttrTable::new();
+    let m = CompiledMappings::compile(kind, cfg, &macros(), &mut table, "m").unwrap();
+    (m, table)
+}
+
+fn eval(
+    m: &CompiledMappings,
+    table: &AttrTable,
+    attrs: &Attributes,
+    creating: bool,
+) -> Result<Vec<Flow>, MappingFailure> {
+    let row: Row = table.project(attrs);
+    let mut ctx = EvalContext::new(Timestamp::from_secs(1_700_000_000));
+    let mut out = Vec::new();
+    m.evaluate(&row, &mut ctx, creating, &mut out)?;
+    Ok(out)
+}
+
+fn flow_of<'a>(m: &CompiledMappings, flows: &'a [Flow], target: &str) -> &'a Flow {
+    &flows[m.index_of(target).unwrap()]
+}
+
+fn s(v: &str) -> Value {
+    Value::str(v)
+}
+
+#[test]
+fn every_default_set_compiles() {
+    for kind in [ObjectKind::User, ObjectKind::Group, ObjectKind::Contact] {
+        let (m, _) = compile(kind, &MappingConfig::default());
+        assert_eq!(m.len(), default_mappings(kind).len(), "{kind}");
+    }
+}
+
+#[test]
+fn default_user_mappings_evaluate() {
+    let (m, table) = compile(ObjectKind::User, &MappingConfig::default());
+    let attrs = Attributes::new()
+        .with("userPrincipalName", [s("ann@contoso.com")])
+        .with("givenName", [s("  Ann ")])
+        .with("sn", [s("Lee")])
+        .with("displayName", [s("Ann Lee")])
+        .with("userAccountControl", [Value::Int(514)])
+        .with(
+            "proxyAddresses",
+            [
+                s("SMTP:ann@contoso.com"),
+                s(" smtp:a@contoso.com"),
+                s("SMTP:ann@contoso.com"),
+            ],
+        )
+        .with("sAMAccountName", [s("ann")]);
+    let flows = eval(&m, &table, &attrs, true).unwrap();
+    assert_eq!(
+        flow_of(&m, &flows, "GivenName"),
+        &Flow::Set([s("Ann")].into_iter().collect())
+    );
+    assert_eq!(
+        flow_of(&m, &flows, "AccountEnabled"),
+        &Flow::Set([Value::Bool(false)].into_iter().collect())
+    );
+    assert_eq!(
+        flow_of(&m, &flows, "dnsDomainName"),
+        &Flow::Set([s("corp.example.com")].into_iter().collect())
+    );
+    assert_eq!(
+        flow_of(&m, &flows, "netBiosName"),
+        &Flow::Set([s("CORP")].into_iter().collect())
+    );
+    assert_eq!(
+        flow_of(&m, &flows, "ProxyAddresses"),
+        &Flow::Set(
+            [s("SMTP:ann@contoso.com"), s("smtp:a@contoso.com")]
+                .into_iter()
+                .collect()
+        )
+    );
+    assert_eq!(flow_of(&m, &flows, "Mail"), &Flow::Unset);
+    // no UPN: sAMAccountName@<domain> (the stored schema's hidden macro)
+    let attrs = Attributes::new().with("sAMAccountName", [s("bob")]);
+    let flows = eval(&m, &table, &attrs, true).unwrap();
+    assert_eq!(
+        flow_of(&m, &flows, "UserPrincipalName"),
+        &Flow::Set([s("bob@corp.example.com")].into_iter().collect())
+    );
+    // neither: the mapping's Error() fails the object alone
+    let err = eval(&m, &table, &Attributes::new(), true).unwrap_err();
+    assert!(err.message.contains("AccountName is not present"), "{err}");
+    assert!(!err.format);
+}
+
+#[test]
+fn enabled_account_maps_to_true() {
+    let (m, table) = compile(ObjectKind::User, &MappingConfig::default());
+    let attrs = Attributes::new()
+        .with("userPrincipalName", [s("a@b.c")])
+        .with("userAccountControl", [Value::Int(512)]);
+    let flows = eval(&m, &table, &attrs, true).unwrap();
+    assert_eq!(
+        flow_of(&m, &flows, "AccountEnabled"),
+        &Flow::Set([Value::Bool(true)].into_iter().collect())
+    );
+}
+
+#[test]
+fn custom_mappings_override_and_add() {
+    let cfg = MappingConfig {
+        custom: vec![
+            AttributeMapping::expression("DisplayName", r#"Join(" ", [givenName], [sn])"#),
+            AttributeMapping::direct(
+                "extension_0123456789abcdef0123456789abcdef_costCenter",
+                "costCenter",
+            ),
+            AttributeMapping {
+                apply: ApplyWhen::OnCreate,
+                ..AttributeMapping::constant("UsageLocation", "US")
+            },
+            AttributeMapping {
+                default_value: Some("Unknown".into()),
+                ..AttributeMapping::direct("Department", "department")
+            },
+        ],
+        ..MappingConfig::default()
+    };
+    let (m, table) = compile(ObjectKind::User, &cfg);
+    assert_eq!(m.len(), 137);
+    let attrs = Attributes::new()
+        .with("userPrincipalName", [s("a@b.c")])
+        .with("givenName", [s("Ann")])
+        .with("sn", [s("Lee")])
+        .with("costCenter", [s("42")]);
+    let flows = eval(&m, &table, &attrs, true).unwrap();
+    assert_eq!(
+        flow_of(&m, &flows, "DisplayName"),
+        &Flow::Set([s("Ann Lee")].into_iter().collect())
+    );
+    assert_eq!(
+        flow_of(
+            &m,
+            &flows,
+            "extension_0123456789abcdef0123456789abcdef_costCenter"
+        ),
+        &Flow::Set([s("42")].into_iter().collect())
+    );
+    assert_eq!(
+        flow_of(&m, &flows, "UsageLocation"),
+        &Flow::Set([s("US")].into_iter().collect())
+    );
+    assert_eq!(
+        flow_of(&m, &flows, "Department"),
+        &Flow::Set([s("Unknown")].into_iter().collect())
+    );
+    // on update the apply-on-create mapping does not flow
+    let flows = eval(&m, &table, &attrs, false).unwrap();
+    assert_eq!(flow_of(&m, &flows, "UsageLocation"), &Flow::Ignore);
+}
+
+#[test]
+fn values_that_do_not_fit_fail_the_object() {
+    let cfg = MappingConfig {
+        use_defaults: false,
+        custom: vec![
+            AttributeMapping::direct("GivenName", "givenName"),
+            AttributeMapping::direct("AccountEnabled", "flag"),
+        ],
+        remove: vec![],
+    };
+    let (m, table) = compile(ObjectKind::User, &cfg);
+    let long = "x".repeat(65);
+    let err = eval(
+        &m,
+        &table,
+        &Attributes::new().with("givenName", [s(&long)]),
+        true,
+    )
+    .unwrap_err();
+    assert_eq!(err.target, "GivenName");
+    assert!(
+        err.format && err.message.contains("longer than 64"),
+        "{err}"
+    );
+    let err = eval(
+        &m,
+        &table,
+        &Attributes::new().with("flag", [s("maybe")]),
+        true,
+    )
+    .unwrap_err();
+    assert_eq!(err.target, "AccountEnabled");
+    assert!(err.format);
+    let ok = eval(
+        &m,
+        &table,
+        &Attributes::new().with("flag", [s("TRUE")]),
+        true,
+    )
+    .unwrap();
+    assert_eq!(
+        flow_of(&m, &ok, "AccountEnabled"),
+        &Flow::Set([Value::Bool(true)].into_iter().collect())
+    );
+}
+
+#[test]
+fn configuration_errors_name_the_mapping() {
+    let mut table = AttrTable::new();
+    let bad = |custom: Vec<AttributeMapping>| {
+        CompiledMappings::compile(
+            ObjectKind::User,
+            &MappingConfig {
+                use_defaults: true,
+                custom,
+                remove: vec![],
+            },
+            &macros(),
+            &mut AttrTable::new(),
+            "configurations[0].mappings.user",
+        )
+        .unwrap_err()
+    };
+    let e = bad(vec![
+        AttributeMapping::direct("Title", "title"),
+        AttributeMapping::direct("title", "description"),
+    ]);
+    assert!(matches!(e, MappingError::Duplicate { .. }), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "configurations[0].mappings.user.custom[1]: target attribute title is already mapped by configurations[0].mappings.user.custom[0]"
+    );
+    let e = bad(vec![AttributeMapping::direct("Nonsense", "title")]);
+    assert!(matches!(e, MappingError::UnknownTarget { .. }), "{e}");
+    let e = bad(vec![AttributeMapping::direct("ObjectId", "title")]);
+    assert!(matches!(e, MappingError::ReadOnly { .. }), "{e}");
+    let e = bad(vec![AttributeMapping::expression(
+        "Title",
+        "Jion([a], [b])",
+    )]);
+    assert!(
+        e.to_string()
+            .starts_with("configurations[0].mappings.user.custom[0]: expression"),
+        "{e}"
+    );
+    let e = bad(vec![AttributeMapping::constant("Title", "%NoSuchMacro%")]);
+    assert!(
+        e.to_string()
+            .contains("unknown configuration macro %NoSuchMacro%"),
+        "{e}"
+    );
+    let e = bad(vec![AttributeMapping::constant(
+        "AccountEnabled",
+        "perhaps",
+    )]);
+    assert!(matches!(e, MappingError::Value { .. }), "{e}");
+    // removing a default frees its target for nothing else; the set shrinks
+    let m = CompiledMappings::compile(
+        ObjectKind::User,
+        &MappingConfig {
+            use_defaults: true,
+            custom: vec![],
+            remove: vec!["Info".into()],
+        },
+        &macros(),
+        &mut table,
+        "m",
+    )
+    .unwrap();
+    assert_eq!(m.len(), 135);
+    assert!(m.index_of("Info").is_none());
+}
+
+#[test]
+fn extension_names() {
+    assert!(is_extension_name(
+        "extension_0123456789abcdef0123456789abcdef_costCenter"
+    ));
+    assert!(!is_extension_name("extension_0123_costCenter"));
+    assert!(!is_extension_name(
+        "extension_0123456789abcdef0123456789abcdef_"
+    ));
+    assert!(!is_extension_name("costCenter"));
+}
+
+#[test]
+fn group_defaults_compute_security_and_mail_flags() {
+    let (m, table) = compile(ObjectKind::Group, &MappingConfig::default());
+    let attrs = Attributes::new()
+        .with("cn", [s("Sales")])
+        .with("groupType", [Value::Int(-2147483646)])
+        .with("proxyAddresses", [s("SMTP:sales@contoso.com")]);
+    let flows = eval(&m, &table, &attrs, true).unwrap();
+    assert_eq!(
+        flow_of(&m, &flows, "DisplayName"),
+        &Flow::Set([s("Sales")].into_iter().collect())
+    );
+    assert_eq!(
+        flow_of(&m, &flows, "SecurityEnabled"),
+        &Flow::Set([Value::Bool(true)].into_iter().collect())
+    );
+    assert_eq!(
+        flow_of(&m, &flows, "MailEnabled"),
+        &Flow::Set([Value::Bool(true)].into_iter().collect())
+    );
+    let attrs = Attributes::new()
+        .with("cn", [s("Dist")])
+        .with("groupType", [Value::Int(2)]);
+    let flows = eval(&m, &table, &attrs, true).unwrap();
+    assert_eq!(
+        flow_of(&m, &flows, "SecurityEnabled"),
+        &Flow::Set([Value::Bool(false)].into_iter().collect())
+    );
+    assert_eq!(
+        flow_of(&m, &flows, "MailEnabled"),
+        &Flow::Set([Value::Bool(false)].into_iter().collect())
+    );
+}

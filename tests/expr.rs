@@ -991,6 +991,21 @@ fn literals_bare_values_and_macros() {
 }
 
 #[test]
+fn expressions_are_shareable() {
+    fn shareable<T: Send + Sync + Clone + 'static>() {}
+    shareable::<Expression>();
+    let e = Expression::parse("Replace([a], , \"b+\", , \"c\", , )").unwrap();
+    let copy = e.clone();
+    let a = attrs(&[("a", &["abbb"])]);
+    let run = |x: &Expression| {
+        x.evaluate_attributes(&a, &mut EvalContext::new(now()))
+            .unwrap()
+    };
+    assert_eq!(run(&e), run(&copy));
+    assert_eq!(run(&copy).first_text().as_deref(), Some("ac"));
+}
+
+#[test]
 fn compiled_form_reads_slots() {
     let mut table = AttrTable::new();
     let pre = table.intern("other").unwrap();

@@ -236,6 +236,7 @@ fn suggest(name: &str) -> Option<&'static str> {
 }
 
 /// The compiled form under construction.
+#[derive(Clone)]
 pub(crate) struct Program {
     pub(crate) nodes: Vec<Node>,
     pub(crate) args: Vec<NodeId>,

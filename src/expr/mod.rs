@@ -391,6 +391,10 @@ impl Output {
 /// assert_eq!(out, Output::One(Value::str("Ada Lovelace")));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// An expression is immutable once compiled, cheap to share across threads
+/// (`Send + Sync`) and to clone (regexes are shared).
+#[derive(Clone)]
 pub struct Expression {
     source: Arc<str>,
     ast: Ast,

@@ -684,3 +684,37 @@ fn memberships_are_direct_and_in_scope_only() {
     want.sort();
     assert_eq!(members, want);
 }
+
+#[test]
+fn references_resolve_to_target_ids_once_the_referenced_object_is_exported() {
+    let mut e = Engine::new(&config()).unwrap();
+    let mut t = target();
+    let boss = user(1, "Ann Lee", "OU=Staff");
+    let mut report = user(2, "Bob Ray", "OU=Staff");
+    if let Change::Add { attributes, .. } = &mut report {
+        attributes.set(
+            "manager",
+            [Value::Dn(dn(&format!("CN=Ann Lee,OU=Staff,{DOMAIN}")))],
+        );
+    }
+    // a manager outside the source flows nothing
+    let mut other = user(3, "Cy Doe", "OU=Staff");
+    if let Change::Add { attributes, .. } = &mut other {
+        attributes.set("manager", [Value::Dn(dn("CN=Nobody,DC=elsewhere,DC=com"))]);
+    }
+    e.ingest(&full(100, vec![ou(100, "Staff"), boss, report, other]))
+        .unwrap();
+    cycle(&mut e, &mut t, now(0));
+    let bob = target_id(&e, 2);
+    assert!(t.attribute(&bob, "Manager").is_empty());
+    // the next cycle sets it, as the manager's target id
+    let (plan, _, _) = cycle(&mut e, &mut t, now(1));
+    assert_eq!(plan.ops.len(), 1, "{:?}", plan.ops);
+    assert_eq!(
+        t.attribute(&bob, "Manager"),
+        &[Value::str(target_id(&e, 1).as_str())]
+    );
+    assert!(t.attribute(&target_id(&e, 3), "Manager").is_empty());
+    let (plan, _, _) = cycle(&mut e, &mut t, now(2));
+    assert!(plan.ops.is_empty());
+}

@@ -285,6 +285,9 @@ pub(crate) struct Bookkeeping {
     pub(crate) approvals_used: Vec<GateKey>,
     /// Grace-period deprovisionings cancelled (the object came back).
     pub(crate) deprovision_cancelled: Vec<Guid>,
+    /// (referrer, referenced): a reference attribute waits for the
+    /// referenced object's export.
+    pub(crate) waiting_refs: Vec<(Guid, Guid)>,
 }
 
 /// What ingesting a batch did.
@@ -432,6 +435,10 @@ pub struct State {
     /// needs: the next cycle must be a full read.
     #[serde(default)]
     pub full_read_required: bool,
+    /// Objects whose reference attributes wait for another object's export:
+    /// referenced -> referrers (marked due when it is exported).
+    #[serde(default)]
+    pub waiting_refs: HashMap<Guid, Vec<Guid>>,
 }
 
 /// A stable digest of a configuration (FNV-1a over its JSON form).
@@ -517,6 +524,7 @@ impl Engine {
                 attributes: Vec::new(),
                 config_digest: config_digest(config),
                 full_read_required: false,
+                waiting_refs: HashMap::new(),
             },
             working: Committed::default(),
             staged: 0,
@@ -979,6 +987,29 @@ impl Engine {
         }
         for g in &plan.book.deprovision_cancelled {
             self.st.deprovision_after.remove(g);
+        }
+        for (referrer, referenced) in &plan.book.waiting_refs {
+            let list = self.st.waiting_refs.entry(*referenced).or_default();
+            if !list.contains(referrer) {
+                list.push(*referrer);
+            }
+        }
+        let exported_now: Vec<Guid> = self
+            .st
+            .waiting_refs
+            .keys()
+            .filter(|g| {
+                self.st
+                    .exports
+                    .get(g)
+                    .is_some_and(|x| x.status == ExportStatus::Active)
+            })
+            .copied()
+            .collect();
+        for g in exported_now {
+            for referrer in self.st.waiting_refs.remove(&g).unwrap_or_default() {
+                self.mark_due(referrer);
+            }
         }
         for k in &plan.book.approvals_used {
             self.st.approved.retain(|a| a != k);

@@ -275,6 +275,9 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
         };
         let mut flows = std::mem::take(&mut self.flows);
         let r = mappings.evaluate(&row, &mut ctx, creating, &mut flows);
+        if r.is_ok() {
+            self.resolve_references(g, mappings, &mut flows);
+        }
         self.flows = flows;
         r.map_err(|f| {
             let cat = if f.format {
@@ -284,6 +287,46 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
             };
             (cat, f.to_string())
         })
+    }
+
+    /// Reference attributes (manager, assistant, ...) arrive as source DNs;
+    /// the target needs the referenced object's target id. A reference to an
+    /// object not exported yet flows once it is: the pair is recorded and
+    /// commit marks the referrer due when the referenced object is exported.
+    /// A reference to an object outside this source flows nothing.
+    fn resolve_references(
+        &mut self,
+        g: Guid,
+        mappings: &crate::mapping::CompiledMappings,
+        flows: &mut [Flow],
+    ) {
+        for (i, f) in flows.iter_mut().enumerate() {
+            let Some(t) = mappings.target(i) else {
+                continue;
+            };
+            if t.ty != crate::mapping::TargetType::Reference {
+                continue;
+            }
+            let Flow::Set(values) = f else { continue };
+            let mut out = Values::new();
+            for v in values.iter() {
+                let Value::Dn(d) = v else { continue };
+                let Some(referenced) = self.e.st.mirror.guid_at(d) else {
+                    continue;
+                };
+                match self.e.st.exports.get(&referenced) {
+                    Some(x) if x.status == ExportStatus::Active => {
+                        out.push(Value::str(x.target.as_str()));
+                    }
+                    _ => self.book.waiting_refs.push((g, referenced)),
+                }
+            }
+            *f = if out.is_empty() {
+                Flow::Unset
+            } else {
+                Flow::Set(out)
+            };
+        }
     }
 
     fn mapped_attributes(&self, kind: ObjectKind) -> Vec<(AttrName, Values)> {

@@ -143,9 +143,10 @@ pub enum ImportError {
 /// further rules are reported. Each enabled object mapping whose source
 /// object is `user`, `group` or `contact` gives that kind's mappings and
 /// attribute filter; the configuration syncs exactly those kinds. The
-/// built-in exclusions are switched off because the schema's own filter
-/// carries them (the template's `DefaultUserExclusions` group), so an admin
-/// who removed one from the schema does not get it back.
+/// template's default user exclusions (`DefaultUserExclusions`) are left to
+/// idsync's built-in exclusions, which treat an absent attribute as Entra
+/// does for them; one the schema lacks is reported, since idsync applies
+/// it anyway.
 pub fn import_schema(json: &str, name: &str) -> Result<ImportReport, ImportError> {
     let root: Json = serde_json::from_str(json).map_err(|e| ImportError::Json {
         line: e.line(),
@@ -253,7 +254,6 @@ impl Importer {
         let rules = array(field(root, "$", "synchronizationRules")?, "synchronizationRules")?;
         let mut config = SyncConfig::new(name);
         config.scope.kinds.clear();
-        config.scope.builtin_exclusions = false;
         let Some(rule) = rules.first() else {
             self.report(
                 "synchronizationRules".to_owned(),
@@ -275,6 +275,7 @@ impl Importer {
             let om_path = format!("{path}.objectMappings[{i}]");
             self.object_mapping(om, &om_path, &mut config, &mut seen)?;
         }
+        ou_filters_as_ou_scope(&mut config);
         Ok(config)
     }
 
@@ -521,7 +522,10 @@ impl Importer {
         // of them; one OR-of-ANDs is their cross product.
         let mut product: Vec<Vec<Clause>> = match sets.first() {
             Some(first) => first.clone(),
-            None => return Ok(None),
+            None => {
+                self.missing_builtins(path, kind, &[]);
+                return Ok(None);
+            }
         };
         for set in sets.iter().skip(1) {
             let mut next = Vec::new();
@@ -533,6 +537,27 @@ impl Importer {
                 }
             }
             product = next;
+        }
+        // The template's default exclusions are idsync's built-in
+        // exclusions, whose rule for an absent attribute differs (absent
+        // passes; in a user filter absent fails, which would leave out every
+        // user without isCriticalSystemObject). A clause every group has is
+        // factored out and left to the built-in rule.
+        let mut covered = Vec::new();
+        for (i, rule) in BUILTIN_CLAUSES.iter().enumerate() {
+            if product.iter().all(|g| g.iter().any(|c| is_builtin(c, rule))) {
+                for g in &mut product {
+                    g.retain(|c| !is_builtin(c, rule));
+                }
+                covered.push(i);
+            }
+        }
+        if kind == ObjectKind::User {
+            self.missing_builtins(path, kind, &covered);
+        }
+        product.retain(|g| !g.is_empty());
+        if product.is_empty() {
+            return Ok(None);
         }
         if product.len() > MAX_FILTER_GROUPS {
             self.report(
@@ -548,6 +573,25 @@ impl Importer {
             groups: product,
             multivalued: Default::default(),
         }))
+    }
+
+    fn missing_builtins(&mut self, path: &str, kind: ObjectKind, covered: &[usize]) {
+        if kind != ObjectKind::User {
+            return;
+        }
+        for (i, (attribute, operator, value)) in BUILTIN_CLAUSES.iter().enumerate() {
+            if !covered.contains(&i) {
+                self.report(
+                    path.to_owned(),
+                    format!(
+                        "the schema's user filter lacks the default exclusion {attribute} {operator} {}: idsync's built-in exclusions apply it anyway",
+                        value.unwrap_or("")
+                    )
+                    .trim_end()
+                    .to_owned(),
+                );
+            }
+        }
     }
 
     fn clause(&mut self, clause: &Json, path: &str) -> Result<Option<Clause>, ImportError> {
@@ -668,6 +712,87 @@ fn starts_quantifier(rest: &str) -> bool {
     !low.is_empty()
         && low.bytes().all(|b| b.is_ascii_digit())
         && high.is_none_or(|h| h.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The OUs of a filter that is only OU scoping as the portal writes it: each
+/// group is one `distinguishedName ENDS_WITH <OU DN>` clause (the groups
+/// named `...UX-OrganizationalGroup-Scope`), once the default exclusions
+/// are factored out.
+fn ou_filter(filter: &AttributeFilter) -> Option<Vec<String>> {
+    let mut ous = Vec::new();
+    for group in &filter.groups {
+        let [clause] = group.as_slice() else {
+            return None;
+        };
+        let [value] = clause.values.as_slice() else {
+            return None;
+        };
+        if !clause.attribute.eq_ignore_ascii_case("distinguishedName")
+            || clause.operator != "ENDS_WITH"
+            || crate::dn::Dn::parse(&value.0).map_or(true, |d| d.is_empty())
+        {
+            return None;
+        }
+        ous.push(value.0.clone());
+    }
+    (!ous.is_empty()).then_some(ous)
+}
+
+/// Turns the portal's OU scoping into idsync's OU scope when every imported
+/// kind is scoped to the same OUs (idsync's OU scope is one for all kinds).
+/// The OU scope compares DNs by their normalized form and follows an OU
+/// through renames, where `ENDS_WITH` compared the text; that is what the
+/// portal's "selected organizational units" means.
+fn ou_filters_as_ou_scope(config: &mut SyncConfig) {
+    let kinds = config.scope.kinds.clone();
+    let mut common: Option<Vec<String>> = None;
+    for kind in &kinds {
+        let Some(ous) = config.scope.filters.get(*kind).and_then(ou_filter) else {
+            return;
+        };
+        match &common {
+            Some(c) if *c != ous => return,
+            _ => common = Some(ous),
+        }
+    }
+    let Some(ous) = common else {
+        return;
+    };
+    config.scope.ous = ous.iter().map(|dn| crate::scope::OuScope::dn(dn)).collect();
+    config.scope.filters = Default::default();
+}
+
+/// The clauses of the cloud sync template's default user exclusions
+/// (`DefaultUserExclusions`), which idsync applies as built-in exclusions
+/// ([`crate::scope::BuiltinExclusion`]); as Graph writes them.
+const BUILTIN_CLAUSES: &[(&str, &str, Option<&str>)] = &[
+    ("isCriticalSystemObject", "IS FALSE", None),
+    ("adminDescription", "NOT REGEX MATCH", Some("^User_")),
+    ("sAMAccountName", "IS NOT NULL", None),
+    ("sAMAccountName", "NOT EQUALS", Some("SUPPORT_388945a0")),
+    ("mailNickname", "NOT REGEX MATCH", Some("^SystemMailbox{")),
+    ("sAMAccountName", "NOT REGEX MATCH", Some("^AAD_")),
+    ("mailNickname", "NOT REGEX MATCH", Some("^CAS_([^{]*){")),
+    ("sAMAccountName", "NOT REGEX MATCH", Some("^CAS_([^{]*){")),
+    ("sAMAccountName", "NOT REGEX MATCH", Some("^MSOL_")),
+    ("msExchRecipientTypeDetails", "!&", Some("566259712")),
+    (
+        "distinguishedName",
+        "NOT REGEX MATCH",
+        Some(r"^CN\s*=\s*([^\,]*)\0ACNF"),
+    ),
+];
+
+fn is_builtin(clause: &Clause, rule: &(&str, &str, Option<&str>)) -> bool {
+    let (attribute, operator, value) = *rule;
+    let expected: Vec<String> = match value {
+        Some(v) if operator.contains("REGEX") => vec![dotnet_regex(v)],
+        Some(v) => vec![v.to_owned()],
+        None => Vec::new(),
+    };
+    clause.attribute.eq_ignore_ascii_case(attribute)
+        && clause.operator == operator
+        && clause.values.iter().map(|v| v.0.as_str()).eq(expected.iter().map(String::as_str))
 }
 
 fn kind_mappings(config: &mut SyncConfig, kind: ObjectKind) -> &mut MappingConfig {

@@ -133,7 +133,10 @@ fn threshold_story() -> Result<(), Box<dyn Error>> {
         "the cycle is paused with 600 deletions held (over the threshold of 500)",
     )?;
     check(count(&r.plan, is_delete) == 0, "no deletion was applied")?;
-    check(live_users(&cloud) == 650, "all 650 users are still in the cloud")?;
+    check(
+        live_users(&cloud) == 650,
+        "all 650 users are still in the cloud",
+    )?;
 
     let held = r.plan.held.first().ok_or("no held set")?.id;
     println!("\n3. the admin reviews held set {held} and rejects it");
@@ -189,7 +192,9 @@ fn source_health_story() -> Result<(), Box<dyn Error>> {
     )?;
     check(live_users(&cloud) == 200, "200 users are synced")?;
 
-    println!("\n4. ten new hires and a title change for everyone, then a full read that comes back 40% short");
+    println!(
+        "\n4. ten new hires and a title change for everyone, then a full read that comes back 40% short"
+    );
     // Which objects the short read returns depends on its order; with ten
     // hires and every user changed, some of each are surely among them.
     let mut hires = Vec::new();
@@ -209,7 +214,9 @@ fn source_health_story() -> Result<(), Box<dyn Error>> {
     show_plan(&r.plan);
     let held = r.plan.held.first().ok_or("nothing was held")?;
     check(
-        held.why.to_string().starts_with("source read looks incomplete"),
+        held.why
+            .to_string()
+            .starts_with("source read looks incomplete"),
         "the deletions are held because the source read looks incomplete",
     )?;
     check(
@@ -274,7 +281,10 @@ fn source_health_story() -> Result<(), Box<dyn Error>> {
         r.plan.held.is_empty() && count(&r.plan, is_delete) == 0,
         "a read cut short infers no deletion (nothing even to hold)",
     )?;
-    check(live_users(&cloud) == 210, "all 210 users are still in the cloud")?;
+    check(
+        live_users(&cloud) == 210,
+        "all 210 users are still in the cloud",
+    )?;
     Ok(())
 }
 

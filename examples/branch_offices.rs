@@ -38,7 +38,12 @@ fn check(ok: bool, what: &str) -> Result<(), Box<dyn Error>> {
 }
 
 fn show_plan(plan: &Plan, ad: &InMemoryAd) {
-    println!("  plan for cycle {}: {} op(s), status {:?}", plan.cycle, plan.ops.len(), plan.status);
+    println!(
+        "  plan for cycle {}: {} op(s), status {:?}",
+        plan.cycle,
+        plan.ops.len(),
+        plan.status
+    );
     for op in &plan.ops {
         let name = ad
             .get(op.object)
@@ -48,11 +53,23 @@ fn show_plan(plan: &Plan, ad: &InMemoryAd) {
         println!("    {:<8} {name} ({})", op.action.name(), op.reason);
     }
     for set in &plan.held {
-        println!("    held set {}: {} {} held: {}", set.id, set.items.len(), set.category, set.why);
+        println!(
+            "    held set {}: {} {} held: {}",
+            set.id,
+            set.items.len(),
+            set.category,
+            set.why
+        );
     }
 }
 
-fn explain(engine: &Engine, cloud: &InMemoryTarget, who: &str, g: Guid, now: Timestamp) -> Result<bool, Box<dyn Error>> {
+fn explain(
+    engine: &Engine,
+    cloud: &InMemoryTarget,
+    who: &str,
+    g: Guid,
+    now: Timestamp,
+) -> Result<bool, Box<dyn Error>> {
     let ex = engine.explain(&g, now, cloud).ok_or("no explanation")?;
     println!("  {who:<16} {}", ex.scope);
     Ok(ex.in_scope)
@@ -68,7 +85,11 @@ fn synced_users(cloud: &InMemoryTarget) -> Vec<String> {
     v
 }
 
-fn add_ou(ad: &mut InMemoryAd, parent: &idsync::dn::Dn, name: &str) -> Result<idsync::dn::Dn, Box<dyn Error>> {
+fn add_ou(
+    ad: &mut InMemoryAd,
+    parent: &idsync::dn::Dn,
+    name: &str,
+) -> Result<idsync::dn::Dn, Box<dyn Error>> {
     let g = ad.add_ou(parent, name)?;
     Ok(ad.dn_of(g)?)
 }
@@ -115,7 +136,12 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     println!("\n1. the initial sync");
     let t0 = Timestamp::parse_rfc3339("2026-05-04T08:00:00Z")?;
-    let r = engine.run_cycle(&mut AdSource::new(&mut ad, "branches"), &mut cloud, t0, false)?;
+    let r = engine.run_cycle(
+        &mut AdSource::new(&mut ad, "branches"),
+        &mut cloud,
+        t0,
+        false,
+    )?;
     show_plan(&r.plan, &ad);
     println!("  cloud users: {}", synced_users(&cloud).join(", "));
     let in_ola = explain(&engine, &cloud, "Ola (Oslo)", ola, t0)?;
@@ -123,25 +149,46 @@ fn main() -> Result<(), Box<dyn Error>> {
     let in_lea = explain(&engine, &cloud, "Lea (Lyon)", lea, t0)?;
     let in_marc = explain(&engine, &cloud, "Marc (Contract.)", marc, t0)?;
     let in_hugo = explain(&engine, &cloud, "Hugo (HQ)", hugo, t0)?;
-    check(in_ola && in_lea, "the pilot members in Oslo and Lyon are in scope")?;
+    check(
+        in_ola && in_lea,
+        "the pilot members in Oslo and Lyon are in scope",
+    )?;
     check(!in_kari, "Kari is in Oslo but not in the pilot group: out")?;
-    check(!in_marc, "Marc is in the pilot but under the excluded Contractors OU: out")?;
-    check(!in_hugo, "Hugo is in the pilot but in HQ, outside the branch OUs: out")?;
+    check(
+        !in_marc,
+        "Marc is in the pilot but under the excluded Contractors OU: out",
+    )?;
+    check(
+        !in_hugo,
+        "Hugo is in the pilot but in HQ, outside the branch OUs: out",
+    )?;
     check(
         engine.exports().count() == 2 && synced_users(&cloud).len() == 2,
         "exactly two users are in the cloud",
     )?;
-    let lea_target = engine.exported(&lea).ok_or("Lea not exported")?.target.clone();
+    let lea_target = engine
+        .exported(&lea)
+        .ok_or("Lea not exported")?
+        .target
+        .clone();
 
     println!("\n2. Lea moves from Lyon to HQ");
     ad.move_to(lea, &hq)?;
     let t1 = Timestamp::parse_rfc3339("2026-05-04T08:05:00Z")?;
-    let r = engine.run_cycle(&mut AdSource::new(&mut ad, "branches"), &mut cloud, t1, false)?;
+    let r = engine.run_cycle(
+        &mut AdSource::new(&mut ad, "branches"),
+        &mut cloud,
+        t1,
+        false,
+    )?;
     show_plan(&r.plan, &ad);
     let in_lea = explain(&engine, &cloud, "Lea (HQ)", lea, t1)?;
     check(!in_lea, "Lea is out of scope in HQ")?;
     check(
-        r.plan.ops.iter().any(|o| o.object == lea && matches!(o.action, Action::Delete { .. })),
+        r.plan
+            .ops
+            .iter()
+            .any(|o| o.object == lea && matches!(o.action, Action::Delete { .. })),
         "her cloud account is deleted",
     )?;
     check(
@@ -152,16 +199,26 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("\n3. Lea moves back to Lyon");
     ad.move_to(lea, &lyon)?;
     let t2 = Timestamp::parse_rfc3339("2026-05-04T08:10:00Z")?;
-    let r = engine.run_cycle(&mut AdSource::new(&mut ad, "branches"), &mut cloud, t2, false)?;
+    let r = engine.run_cycle(
+        &mut AdSource::new(&mut ad, "branches"),
+        &mut cloud,
+        t2,
+        false,
+    )?;
     show_plan(&r.plan, &ad);
     let in_lea = explain(&engine, &cloud, "Lea (Lyon)", lea, t2)?;
     check(in_lea, "Lea is in scope again")?;
     check(
-        r.plan.ops.iter().any(|o| o.object == lea && matches!(o.action, Action::Restore { .. })),
+        r.plan
+            .ops
+            .iter()
+            .any(|o| o.object == lea && matches!(o.action, Action::Restore { .. })),
         "her cloud account is restored",
     )?;
     check(
-        engine.exported(&lea).is_some_and(|e| e.target == lea_target)
+        engine
+            .exported(&lea)
+            .is_some_and(|e| e.target == lea_target)
             && cloud.get(&lea_target).is_some_and(|o| !o.deleted),
         "it is the same cloud account as before, live again",
     )?;

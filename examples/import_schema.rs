@@ -45,7 +45,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     let report = import_schema(&json, "ad2aad")?;
     let mut config = report.config;
     let users = &config.mappings.user;
-    let by_kind = |s: fn(&MappingSource) -> bool| users.custom.iter().filter(|m| s(&m.source)).count();
+    let by_kind =
+        |s: fn(&MappingSource) -> bool| users.custom.iter().filter(|m| s(&m.source)).count();
     println!(
         "  configuration {:?}: kinds {:?}, {} user mappings ({} direct, {} constants, {} expressions; defaults off: {})",
         config.name,
@@ -56,14 +57,23 @@ fn main() -> Result<(), Box<dyn Error>> {
         by_kind(|s| matches!(s, MappingSource::Expression { .. })),
         !users.use_defaults
     );
-    for target in ["UserPrincipalName", "SourceAnchor", "onPremisesUserPrincipalName", "AccountEnabled"] {
+    for target in [
+        "UserPrincipalName",
+        "SourceAnchor",
+        "onPremisesUserPrincipalName",
+        "AccountEnabled",
+    ] {
         if let Some(m) = users.custom.iter().find(|m| m.target == target) {
             let source = match &m.source {
                 MappingSource::Attribute { name } => format!("[{name}]"),
                 MappingSource::Constant { value } => format!("{value:?}"),
                 MappingSource::Expression { expression } => expression.clone(),
             };
-            let when = if m.apply == ApplyWhen::OnCreate { " (on create)" } else { "" };
+            let when = if m.apply == ApplyWhen::OnCreate {
+                " (on create)"
+            } else {
+                ""
+            };
             println!("    {target} <- {source}{when}");
         }
     }
@@ -71,12 +81,20 @@ fn main() -> Result<(), Box<dyn Error>> {
         for (i, group) in filter.groups.iter().enumerate() {
             for c in group {
                 let values: Vec<&str> = c.values.iter().map(|v| v.0.as_str()).collect();
-                println!("    user scope group {i}: {} {} {}", c.attribute, c.operator, values.join(" | "));
+                println!(
+                    "    user scope group {i}: {} {} {}",
+                    c.attribute,
+                    c.operator,
+                    values.join(" | ")
+                );
             }
         }
     }
     for ou in &config.scope.ous {
-        println!("    OU scope (from the portal's ENDS_WITH distinguishedName clauses): {}", ou.dn);
+        println!(
+            "    OU scope (from the portal's ENDS_WITH distinguishedName clauses): {}",
+            ou.dn
+        );
     }
     println!(
         "    built-in exclusions (the template's DefaultUserExclusions clauses): {}",
@@ -88,8 +106,13 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     check(users.custom.len() == 136, "all 136 user mappings imported")?;
     check(
-        users.custom.iter().any(|m| m.target == "UserPrincipalName"
-            && m.source == MappingSource::Attribute { name: "mail".into() }),
+        users.custom.iter().any(|m| {
+            m.target == "UserPrincipalName"
+                && m.source
+                    == MappingSource::Attribute {
+                        name: "mail".into(),
+                    }
+        }),
         "the author's customisation UserPrincipalName <- [mail] is kept",
     )?;
 
@@ -115,17 +138,33 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut target = InMemoryTarget::new("mydomain.onmicrosoft.com");
     target.add_verified_domain("mydomain.tld");
     let now = Timestamp::parse_rfc3339("2026-04-01T12:00:00Z")?;
-    let r = engine.run_cycle(&mut AdSource::new(&mut ad, "ad2aad"), &mut target, now, false)?;
-    println!("  cycle {}: {} ops applied", r.plan.cycle, r.commit.succeeded);
+    let r = engine.run_cycle(
+        &mut AdSource::new(&mut ad, "ad2aad"),
+        &mut target,
+        now,
+        false,
+    )?;
+    println!(
+        "  cycle {}: {} ops applied",
+        r.plan.cycle, r.commit.succeeded
+    );
 
     for (who, guid) in [("Ann (OU=Cloud)", ann), ("Bob (OU=OnPremOnly)", bob)] {
-        let ex = engine.explain(&guid, now, &target).ok_or("no explanation")?;
+        let ex = engine
+            .explain(&guid, now, &target)
+            .ok_or("no explanation")?;
         println!("\n  explain {who}: {}", ex.dn.as_deref().unwrap_or("?"));
         println!("    in scope: {} ({})", ex.in_scope, ex.scope);
         for a in ex.attributes.iter().filter(|a| {
-            ["UserPrincipalName", "SourceAnchor", "City", "DisplayName", "AccountEnabled"]
-                .iter()
-                .any(|t| a.target.eq_ignore_ascii_case(t))
+            [
+                "UserPrincipalName",
+                "SourceAnchor",
+                "City",
+                "DisplayName",
+                "AccountEnabled",
+            ]
+            .iter()
+            .any(|t| a.target.eq_ignore_ascii_case(t))
         }) {
             let value = match &a.value {
                 Some(v) => v.join(" | "),
@@ -143,7 +182,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     )?;
     let exported = engine.exported(&ann).ok_or("Ann was not exported")?;
     check(
-        target.attribute(&exported.target, "UserPrincipalName") == [Value::str("ann.lee@mydomain.tld")],
+        target.attribute(&exported.target, "UserPrincipalName")
+            == [Value::str("ann.lee@mydomain.tld")],
         "Ann's userPrincipalName came from [mail], as the imported mapping says",
     )?;
     check(

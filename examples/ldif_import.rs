@@ -59,7 +59,11 @@ fn show_as_graph(plan: &Plan) -> Result<usize, Box<dyn Error>> {
             if let Some(body) = &r.body {
                 let text = serde_json::to_string(&r.log_form()["body"])?;
                 let short: String = text.chars().take(150).collect();
-                let more = if text.chars().count() > 150 { "..." } else { "" };
+                let more = if text.chars().count() > 150 {
+                    "..."
+                } else {
+                    ""
+                };
                 if !body.is_null() {
                     println!("         {short}{more}");
                 }
@@ -128,7 +132,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         .iter()
         .filter(|o| matches!(o.action, Action::Create { .. }))
         .count();
-    check(creates == 13, "ten users, two groups and the contact are created")?;
+    check(
+        creates == 13,
+        "ten users, two groups and the contact are created",
+    )?;
     let results = apply_plan(&mut cloud, &plan.ops);
     let report = engine.commit(&plan, &results, t0)?;
     check(report.failed == 0, "the target accepted every request")?;
@@ -149,13 +156,17 @@ fn main() -> Result<(), Box<dyn Error>> {
     let eng = engine
         .exports()
         .find(|(_, e)| {
-            cloud
-                .get(&e.target)
-                .is_some_and(|o| o.kind == ObjectKind::Group && o.attributes.first("DisplayName") == Some(&Value::str("Engineering")))
+            cloud.get(&e.target).is_some_and(|o| {
+                o.kind == ObjectKind::Group
+                    && o.attributes.first("DisplayName") == Some(&Value::str("Engineering"))
+            })
         })
         .map(|(_, e)| e.target.clone())
         .ok_or("Engineering is missing")?;
-    check(cloud.members(&eng).len() == 3, "Engineering has its three members")?;
+    check(
+        cloud.members(&eng).len() == 3,
+        "Engineering has its three members",
+    )?;
 
     println!("\n3. examples/data/corp-changes.ldif as the next delta");
     let n = source.apply_changes(&data("corp-changes.ldif")?)?;
@@ -169,7 +180,13 @@ fn main() -> Result<(), Box<dyn Error>> {
     let plan = engine.plan(t1, &cloud);
     show_as_graph(&plan)?;
     for set in &plan.held {
-        println!("  held set {}: {} {} held: {}", set.id, set.items.len(), set.category, set.why);
+        println!(
+            "  held set {}: {} {} held: {}",
+            set.id,
+            set.items.len(),
+            set.category,
+            set.why
+        );
     }
     let results = apply_plan(&mut cloud, &plan.ops);
     engine.commit(&plan, &results, t1)?;
@@ -183,7 +200,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         user_named(&cloud, "lmarr@corp.example.com").is_some(),
         "the new hire was created",
     )?;
-    check(cloud.members(&eng).len() == 4, "Cy joined Engineering in the cloud")?;
+    check(
+        cloud.members(&eng).len() == 4,
+        "Cy joined Engineering in the cloud",
+    )?;
     check(
         user_named(&cloud, "emoss@corp.example.com").is_some() && !plan.held.is_empty(),
         "the leaver's deletion is held for approval (the default policy)",

@@ -99,29 +99,45 @@ fn main() -> Result<(), Box<dyn Error>> {
     let r = lyon_engine.run_cycle(&mut AdSource::new(&mut ad, "lyon"), &mut cloud, t0, false)?;
     println!("  lyon: {} ops applied", r.commit.succeeded);
     println!("  cloud users: {}", cloud_users(&cloud).join(", "));
-    check(cloud_users(&cloud).len() == 5, "both pilots' users are in the tenant")?;
     check(
-        oslo_people.iter().all(|p| oslo_engine.exported(p).is_some())
-            && lyon_people.iter().all(|p| lyon_engine.exported(p).is_some()),
+        cloud_users(&cloud).len() == 5,
+        "both pilots' users are in the tenant",
+    )?;
+    check(
+        oslo_people
+            .iter()
+            .all(|p| oslo_engine.exported(p).is_some())
+            && lyon_people
+                .iter()
+                .all(|p| lyon_engine.exported(p).is_some()),
         "each engine exported its own office",
     )?;
     check(
-        oslo_people.iter().all(|p| lyon_engine.exported(p).is_none())
-            && lyon_people.iter().all(|p| oslo_engine.exported(p).is_none()),
+        oslo_people
+            .iter()
+            .all(|p| lyon_engine.exported(p).is_none())
+            && lyon_people
+                .iter()
+                .all(|p| oslo_engine.exported(p).is_none()),
         "neither engine claims the other's users",
     )?;
 
     println!("\n3. a change in Oslo: only the oslo engine acts on it");
     ad.set(oslo_people[0], "title", [Value::str("Office Manager")])?;
     let t1 = Timestamp::parse_rfc3339("2026-06-01T07:05:00Z")?;
-    let lyon_run = lyon_engine.run_cycle(&mut AdSource::new(&mut ad, "lyon"), &mut cloud, t1, false)?;
-    let oslo_run = oslo_engine.run_cycle(&mut AdSource::new(&mut ad, "oslo"), &mut cloud, t1, false)?;
+    let lyon_run =
+        lyon_engine.run_cycle(&mut AdSource::new(&mut ad, "lyon"), &mut cloud, t1, false)?;
+    let oslo_run =
+        oslo_engine.run_cycle(&mut AdSource::new(&mut ad, "oslo"), &mut cloud, t1, false)?;
     println!(
         "  lyon planned {} op(s), oslo planned {} op(s)",
         lyon_run.plan.ops.len(),
         oslo_run.plan.ops.len()
     );
-    check(lyon_run.plan.ops.is_empty(), "the lyon engine has nothing to do")?;
+    check(
+        lyon_run.plan.ops.is_empty(),
+        "the lyon engine has nothing to do",
+    )?;
     let ola = oslo_engine.exported(&oslo_people[0]).ok_or("Ola")?;
     check(
         cloud.attribute(&ola.target, "Title") == [Value::str("Office Manager")],
@@ -130,7 +146,11 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     println!("\n4. a third configuration, all-branches (OU=Branches), is proposed");
     let all = config("all-branches", &branches);
-    let everyone = [("oslo", &oslo.scope), ("lyon", &lyon.scope), ("all-branches", &all.scope)];
+    let everyone = [
+        ("oslo", &oslo.scope),
+        ("lyon", &lyon.scope),
+        ("all-branches", &all.scope),
+    ];
     let errors = match check_overlaps(&everyone) {
         Ok(()) => return Err("the overlapping configuration was accepted".into()),
         Err(errors) => errors,
@@ -148,7 +168,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         names("all-branches", "oslo") && names("all-branches", "lyon"),
         "the overlap names all-branches against each pilot",
     )?;
-    check(!names("oslo", "lyon"), "the two pilots still do not overlap each other")?;
+    check(
+        !names("oslo", "lyon"),
+        "the two pilots still do not overlap each other",
+    )?;
     let subtrees: Vec<&Dn> = errors
         .iter()
         .filter_map(|e| match &e.scope {

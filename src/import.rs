@@ -114,7 +114,9 @@ pub enum ImportError {
         expected: &'static str,
     },
     /// A mapping source of a type Graph does not define.
-    #[error("{path}: unknown mapping source type {found:?}; expected Attribute, Constant or Function")]
+    #[error(
+        "{path}: unknown mapping source type {found:?}; expected Attribute, Constant or Function"
+    )]
     UnknownSourceType {
         /// The `type` field.
         path: String,
@@ -130,6 +132,13 @@ pub enum ImportError {
         kind: ObjectKind,
         /// The first one's path.
         first: String,
+    },
+    /// No enabled object mapping for users, groups or contacts: the
+    /// configuration would sync nothing.
+    #[error("{path}: no enabled object mapping for users, groups or contacts")]
+    NothingToImport {
+        /// Where the object mappings are.
+        path: String,
     },
     /// The configuration built from the schema does not compile (a bug of
     /// the importer: single mappings are checked as they are imported).
@@ -168,10 +177,7 @@ struct Importer {
     unsupported: Vec<Unsupported>,
 }
 
-fn object<'a>(
-    v: &'a Json,
-    path: &str,
-) -> Result<&'a serde_json::Map<String, Json>, ImportError> {
+fn object<'a>(v: &'a Json, path: &str) -> Result<&'a serde_json::Map<String, Json>, ImportError> {
     v.as_object().ok_or_else(|| ImportError::WrongType {
         path: path.to_owned(),
         expected: "an object",
@@ -251,29 +257,38 @@ impl Importer {
 
     fn schema(&mut self, root: &Json, name: &str) -> Result<SyncConfig, ImportError> {
         let root = object(root, "$")?;
-        let rules = array(field(root, "$", "synchronizationRules")?, "synchronizationRules")?;
+        let rules = array(
+            field(root, "$", "synchronizationRules")?,
+            "synchronizationRules",
+        )?;
         let mut config = SyncConfig::new(name);
         config.scope.kinds.clear();
         let Some(rule) = rules.first() else {
-            self.report(
-                "synchronizationRules".to_owned(),
-                "no synchronization rule: the configuration syncs nothing",
-            );
-            return Ok(config);
+            return Err(ImportError::NothingToImport {
+                path: "synchronizationRules".to_owned(),
+            });
         };
+        let path = "synchronizationRules[0]";
+        let rule = object(rule, path)?;
+        let mappings = array(
+            field(rule, path, "objectMappings")?,
+            &format!("{path}.objectMappings"),
+        )?;
+        let mut seen: Vec<(ObjectKind, String)> = Vec::new();
+        for (i, om) in mappings.iter().enumerate() {
+            let om_path = format!("{path}.objectMappings[{i}]");
+            self.object_mapping(om, &om_path, &mut config, &mut seen)?;
+        }
+        if config.scope.kinds.is_empty() {
+            return Err(ImportError::NothingToImport {
+                path: format!("{path}.objectMappings"),
+            });
+        }
         for i in 1..rules.len() {
             self.report(
                 format!("synchronizationRules[{i}]"),
                 "only the first synchronization rule is imported (a cloud sync job has one)",
             );
-        }
-        let path = "synchronizationRules[0]";
-        let rule = object(rule, path)?;
-        let mappings = array(field(rule, path, "objectMappings")?, &format!("{path}.objectMappings"))?;
-        let mut seen: Vec<(ObjectKind, String)> = Vec::new();
-        for (i, om) in mappings.iter().enumerate() {
-            let om_path = format!("{path}.objectMappings[{i}]");
-            self.object_mapping(om, &om_path, &mut config, &mut seen)?;
         }
         ou_filters_as_ou_scope(&mut config);
         Ok(config)
@@ -290,11 +305,15 @@ impl Importer {
         let enabled = om.get("enabled").and_then(Json::as_bool).unwrap_or(true);
         let source_object = opt_string(om, path, "sourceObjectName")?.unwrap_or("");
         let target_object = opt_string(om, path, "targetObjectName")?.unwrap_or("");
-        let label = [opt_string(om, path, "name")?, Some(source_object), Some(target_object)]
-            .into_iter()
-            .flatten()
-            .find(|s| !s.is_empty())
-            .unwrap_or("(unnamed)");
+        let label = [
+            opt_string(om, path, "name")?,
+            Some(source_object),
+            Some(target_object),
+        ]
+        .into_iter()
+        .flatten()
+        .find(|s| !s.is_empty())
+        .unwrap_or("(unnamed)");
         if !enabled {
             self.report(
                 path.to_owned(),
@@ -369,18 +388,30 @@ impl Importer {
         so_far: &MappingConfig,
     ) -> Result<Option<AttributeMapping>, ImportError> {
         let am = object(am, path)?;
-        let target = string(field(am, path, "targetAttributeName")?, &format!("{path}.targetAttributeName"))?;
+        let target = string(
+            field(am, path, "targetAttributeName")?,
+            &format!("{path}.targetAttributeName"),
+        )?;
         let source_path = format!("{path}.source");
         let source = object(field(am, path, "source")?, &source_path)?;
-        let ty = string(field(source, &source_path, "type")?, &format!("{source_path}.type"))?;
+        let ty = string(
+            field(source, &source_path, "type")?,
+            &format!("{source_path}.type"),
+        )?;
         let source = match ty {
             "Attribute" => MappingSource::Attribute {
-                name: string(field(source, &source_path, "name")?, &format!("{source_path}.name"))?
-                    .to_owned(),
+                name: string(
+                    field(source, &source_path, "name")?,
+                    &format!("{source_path}.name"),
+                )?
+                .to_owned(),
             },
             "Constant" => MappingSource::Constant {
-                value: string(field(source, &source_path, "name")?, &format!("{source_path}.name"))?
-                    .to_owned(),
+                value: string(
+                    field(source, &source_path, "name")?,
+                    &format!("{source_path}.name"),
+                )?
+                .to_owned(),
             },
             "Function" => {
                 let node = Json::Object(source.clone());
@@ -431,7 +462,10 @@ impl Importer {
                 "exporting missing references is not imported: idsync leaves a reference to an object not in the target unset",
             );
         }
-        let priority = am.get("matchingPriority").and_then(Json::as_i64).unwrap_or(0);
+        let priority = am
+            .get("matchingPriority")
+            .and_then(Json::as_i64)
+            .unwrap_or(0);
         if priority > 0 && !is_anchor_match(target, &source) {
             self.report(
                 format!("{path}.matchingPriority"),
@@ -451,7 +485,11 @@ impl Importer {
             apply,
             default_value,
         };
-        if let Some(other) = so_far.custom.iter().find(|m| m.target.eq_ignore_ascii_case(target)) {
+        if let Some(other) = so_far
+            .custom
+            .iter()
+            .find(|m| m.target.eq_ignore_ascii_case(target))
+        {
             self.report(
                 path.to_owned(),
                 format!(
@@ -472,7 +510,10 @@ impl Importer {
         if let Err(e) = probe.compile(path) {
             self.report(
                 path.to_owned(),
-                format!("mapping into {target} not imported: {}", strip_path(&e.to_string(), path)),
+                format!(
+                    "mapping into {target} not imported: {}",
+                    strip_path(&e.to_string(), path)
+                ),
             );
             return Ok(None);
         }
@@ -545,7 +586,10 @@ impl Importer {
         // factored out and left to the built-in rule.
         let mut covered = Vec::new();
         for (i, rule) in BUILTIN_CLAUSES.iter().enumerate() {
-            if product.iter().all(|g| g.iter().any(|c| is_builtin(c, rule))) {
+            if product
+                .iter()
+                .all(|g| g.iter().any(|c| is_builtin(c, rule)))
+            {
                 for g in &mut product {
                     g.retain(|c| !is_builtin(c, rule));
                 }
@@ -600,7 +644,10 @@ impl Importer {
             field(obj, path, "sourceOperandName")?,
             &format!("{path}.sourceOperandName"),
         )?;
-        let operator = string(field(obj, path, "operatorName")?, &format!("{path}.operatorName"))?;
+        let operator = string(
+            field(obj, path, "operatorName")?,
+            &format!("{path}.operatorName"),
+        )?;
         let mut values = Vec::new();
         if let Some(target) = obj.get("targetOperand").filter(|t| !t.is_null()) {
             let t_path = format!("{path}.targetOperand");
@@ -792,7 +839,11 @@ fn is_builtin(clause: &Clause, rule: &(&str, &str, Option<&str>)) -> bool {
     };
     clause.attribute.eq_ignore_ascii_case(attribute)
         && clause.operator == operator
-        && clause.values.iter().map(|v| v.0.as_str()).eq(expected.iter().map(String::as_str))
+        && clause
+            .values
+            .iter()
+            .map(|v| v.0.as_str())
+            .eq(expected.iter().map(String::as_str))
 }
 
 fn kind_mappings(config: &mut SyncConfig, kind: ObjectKind) -> &mut MappingConfig {
@@ -898,7 +949,9 @@ fn is_macro(name: &str) -> bool {
 /// The expression text of a tree node.
 fn render(node: &Json, depth: usize) -> Result<String, String> {
     if depth > MAX_TREE_DEPTH {
-        return Err(format!("the expression tree is deeper than {MAX_TREE_DEPTH} levels"));
+        return Err(format!(
+            "the expression tree is deeper than {MAX_TREE_DEPTH} levels"
+        ));
     }
     if let Some(text) = node_text(node) {
         if !params(node).iter().any(|p| has_hidden(p, depth + 1)) {
@@ -934,7 +987,8 @@ fn rebuild(node: &Json, depth: usize) -> Result<String, String> {
     for a in &args {
         rendered.push(render(a, depth + 1)?);
     }
-    if name.eq_ignore_ascii_case("IIF") && param_keys(node) == ["one", "two", "three", "four", "five"]
+    if name.eq_ignore_ascii_case("IIF")
+        && param_keys(node) == ["one", "two", "three", "four", "five"]
     {
         let op = args
             .get(1)
@@ -952,7 +1006,9 @@ fn rebuild(node: &Json, depth: usize) -> Result<String, String> {
 /// arguments take the tree's parameters that have no text, in order;
 /// arguments that do show are replaced by their own (possibly fixed) text.
 fn splice(node: &Json, text: &str, depth: usize) -> Result<String, String> {
-    let open = text.find('(').ok_or_else(|| format!("cannot read the call {text:?}"))?;
+    let open = text
+        .find('(')
+        .ok_or_else(|| format!("cannot read the call {text:?}"))?;
     let inner = text
         .get(open + 1..text.len().saturating_sub(1))
         .filter(|_| text.ends_with(')'))
@@ -982,7 +1038,9 @@ fn splice(node: &Json, text: &str, depth: usize) -> Result<String, String> {
         }
     }
     if next != children.len() {
-        return Err(format!("the display text {text:?} does not match its parse tree"));
+        return Err(format!(
+            "the display text {text:?} does not match its parse tree"
+        ));
     }
     let head = text.get(..open).unwrap_or_default();
     let body: Vec<String> = out;
@@ -1038,13 +1096,23 @@ mod tests {
         assert_eq!(dotnet_regex("^SystemMailbox{"), r"^SystemMailbox\{");
         assert_eq!(dotnet_regex("^CAS_([^{]*){"), r"^CAS_([^{]*)\{");
         assert_eq!(dotnet_regex("^a{2,3}b{4}c{5,}$"), "^a{2,3}b{4}c{5,}$");
-        assert_eq!(dotnet_regex(r"^CN\s*=\s*([^\,]*)\0ACNF"), r"^CN\s*=\s*([^\,]*)\\0ACNF");
-        for p in ["^SystemMailbox{", "^CAS_([^{]*){", r"^CN\s*=\s*([^\,]*)\0ACNF", "[]a]{"] {
+        assert_eq!(
+            dotnet_regex(r"^CN\s*=\s*([^\,]*)\0ACNF"),
+            r"^CN\s*=\s*([^\,]*)\\0ACNF"
+        );
+        for p in [
+            "^SystemMailbox{",
+            "^CAS_([^{]*){",
+            r"^CN\s*=\s*([^\,]*)\0ACNF",
+            "[]a]{",
+        ] {
             regex::Regex::new(&dotnet_regex(p)).unwrap();
         }
-        assert!(regex::Regex::new(&dotnet_regex(r"^CN\s*=\s*([^\,]*)\0ACNF"))
-            .unwrap()
-            .is_match(r"CN=Bob\0ACNF:1234,OU=Staff,DC=corp"));
+        assert!(
+            regex::Regex::new(&dotnet_regex(r"^CN\s*=\s*([^\,]*)\0ACNF"))
+                .unwrap()
+                .is_match(r"CN=Bob\0ACNF:1234,OU=Staff,DC=corp")
+        );
     }
 
     #[test]

@@ -53,9 +53,9 @@ use crate::change::{
     AttrChange, AttrOp, BatchHeader, BatchKind, Change, ChangeBatch, Completeness, Tombstone,
     VoidReason, Watermark,
 };
-use crate::source::{DirectorySource, SourceError};
 use crate::dn::{Dn, DnError};
 use crate::object::{AttrName, Attributes, ObjectKind, Secret, SourceObject, Value, Values};
+use crate::source::{DirectorySource, SourceError};
 
 /// The longest physical line accepted, in bytes (without the line end).
 pub const MAX_LINE_LEN: usize = 1 << 20;
@@ -711,16 +711,14 @@ fn convert_value(
     } else {
         match value.as_text() {
             None => Value::bytes(value.as_bytes()),
-            Some(text) if is_one_of(DN_ATTRIBUTES, attr_type) => {
-                Value::Dn(Dn::parse(text).map_err(|source| {
-                    LdifObjectError::InvalidDnValue {
-                        line,
-                        dn: dn.clone(),
-                        attribute: attr.as_str().to_owned(),
-                        source,
-                    }
-                })?)
-            }
+            Some(text) if is_one_of(DN_ATTRIBUTES, attr_type) => Value::Dn(
+                Dn::parse(text).map_err(|source| LdifObjectError::InvalidDnValue {
+                    line,
+                    dn: dn.clone(),
+                    attribute: attr.as_str().to_owned(),
+                    source,
+                })?,
+            ),
             Some(text) => Value::str(text),
         }
     };
@@ -1898,7 +1896,11 @@ impl LdifSource {
     }
 }
 
-fn check_new(objects: &[SourceObject], object: &SourceObject, line: u64) -> Result<(), LdifSourceError> {
+fn check_new(
+    objects: &[SourceObject],
+    object: &SourceObject,
+    line: u64,
+) -> Result<(), LdifSourceError> {
     if let Some(other) = objects.iter().find(|o| o.guid == object.guid) {
         return Err(LdifSourceError::DuplicateGuid {
             line,
@@ -1943,7 +1945,10 @@ fn reclassify(object: &mut SourceObject) {
 }
 
 /// Applies one record to `objects` and returns it as a [`Change`].
-fn apply_record(objects: &mut Vec<SourceObject>, record: &LdifRecord) -> Result<Change, LdifSourceError> {
+fn apply_record(
+    objects: &mut Vec<SourceObject>,
+    record: &LdifRecord,
+) -> Result<Change, LdifSourceError> {
     let line = record.line();
     let change = match record {
         LdifRecord::Content(entry) => {
@@ -2008,14 +2013,12 @@ fn apply_record(objects: &mut Vec<SourceObject>, record: &LdifRecord) -> Result<
                 .and_then(|avas| avas.into_iter().next())
                 .map(|a| a.value)
                 .unwrap_or_default();
-            let tombstone =
-                Tombstone::new(object.guid, &name, &naming_context(dn), dn.parent()).map_err(
-                    |source| LdifSourceError::BadNewDn {
-                        line,
-                        dn: dn.clone(),
-                        source,
-                    },
-                )?;
+            let tombstone = Tombstone::new(object.guid, &name, &naming_context(dn), dn.parent())
+                .map_err(|source| LdifSourceError::BadNewDn {
+                    line,
+                    dn: dn.clone(),
+                    source,
+                })?;
             Ok(Change::Delete(tombstone))
         }
         LdifChange::Modify(mods) => {
@@ -2054,11 +2057,13 @@ fn apply_record(objects: &mut Vec<SourceObject>, record: &LdifRecord) -> Result<
                 };
                 attr_changes.push(AttrChange { name, op });
             }
-            let object = objects.get_mut(i).ok_or_else(|| LdifSourceError::UnknownEntry {
-                line,
-                dn: dn.clone(),
-                change: "modify",
-            })?;
+            let object = objects
+                .get_mut(i)
+                .ok_or_else(|| LdifSourceError::UnknownEntry {
+                    line,
+                    dn: dn.clone(),
+                    change: "modify",
+                })?;
             apply_attr_changes(object, &attr_changes);
             Ok(Change::Modify {
                 guid: object.guid,
@@ -2072,11 +2077,13 @@ fn apply_record(objects: &mut Vec<SourceObject>, record: &LdifRecord) -> Result<
             ..
         } => {
             let i = position_by_dn(objects, dn, line, "moddn")?;
-            let new_dn = change.new_dn().map_err(|source| LdifSourceError::BadNewDn {
-                line,
-                dn: dn.clone(),
-                source,
-            })?;
+            let new_dn = change
+                .new_dn()
+                .map_err(|source| LdifSourceError::BadNewDn {
+                    line,
+                    dn: dn.clone(),
+                    source,
+                })?;
             if new_dn != *dn && objects.iter().any(|o| o.dn == new_dn) {
                 return Err(LdifSourceError::DuplicateDn { line, dn: new_dn });
             }
@@ -2087,7 +2094,9 @@ fn apply_record(objects: &mut Vec<SourceObject>, record: &LdifRecord) -> Result<
                 let remove: Values = if *delete_old_rdn {
                     old_avas
                         .iter()
-                        .filter(|o| o.attr_type.eq_ignore_ascii_case(&ava.attr_type) && o.value != ava.value)
+                        .filter(|o| {
+                            o.attr_type.eq_ignore_ascii_case(&ava.attr_type) && o.value != ava.value
+                        })
                         .map(|o| Value::str(&o.value))
                         .collect()
                 } else {
@@ -2101,7 +2110,10 @@ fn apply_record(objects: &mut Vec<SourceObject>, record: &LdifRecord) -> Result<
                     },
                 });
             }
-            let guid = objects.get(i).map(|o| o.guid).unwrap_or_else(|| Guid::from_u128(0));
+            let guid = objects
+                .get(i)
+                .map(|o| o.guid)
+                .unwrap_or_else(|| Guid::from_u128(0));
             if let Some(object) = objects.get_mut(i) {
                 if object.attributes.contains("distinguishedName") {
                     attr_changes.push(AttrChange {
@@ -2130,7 +2142,12 @@ fn apply_record(objects: &mut Vec<SourceObject>, record: &LdifRecord) -> Result<
 
 fn apply_attr_changes(object: &mut SourceObject, changes: &[AttrChange]) {
     for c in changes {
-        let mut values: Values = object.attributes.get(c.name.as_str()).iter().cloned().collect();
+        let mut values: Values = object
+            .attributes
+            .get(c.name.as_str())
+            .iter()
+            .cloned()
+            .collect();
         c.op.apply(&mut values);
         if values.is_empty() {
             object.attributes.remove(c.name.as_str());
@@ -2158,7 +2175,10 @@ impl DirectorySource for LdifSource {
             let page_mark = if i == last {
                 watermark.clone()
             } else {
-                Watermark::dirsync(format!("ldif:{}:page-{i}", self.deltas.len()).as_bytes(), "ldif")
+                Watermark::dirsync(
+                    format!("ldif:{}:page-{i}", self.deltas.len()).as_bytes(),
+                    "ldif",
+                )
             };
             pages.push(ChangeBatch {
                 header: BatchHeader {

@@ -772,10 +772,12 @@ fn content_errors() {
     );
 }
 
+type Expect = fn(&LdifSourceError) -> bool;
+
 #[test]
 fn change_errors_leave_the_source_unchanged() {
     let mut source = LdifSource::new("x", ANN).unwrap();
-    let cases: &[(&str, fn(&LdifSourceError) -> bool)] = &[
+    let cases: &[(&str, Expect)] = &[
         (
             "dn: CN=Nobody,OU=S,DC=x\nchangetype: modify\nreplace: title\ntitle: t\n-\n",
             |e| {

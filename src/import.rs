@@ -972,12 +972,21 @@ fn render(node: &Json, depth: usize) -> Result<String, String> {
                 quote(name)
             })
         }
+        // IIF's comparison form has five tree parameters for three shown
+        // arguments: splicing cannot pair them, rebuilding can.
         "Function" => match node_text(node) {
-            Some(text) => splice(node, text, depth),
-            None => rebuild(node, depth),
+            Some(text) if !is_comparison_iif(node) => splice(node, text, depth),
+            _ => rebuild(node, depth),
         },
         other => Err(format!("unknown tree node type {other:?}")),
     }
+}
+
+fn is_comparison_iif(node: &Json) -> bool {
+    node.get("name")
+        .and_then(Json::as_str)
+        .is_some_and(|n| n.eq_ignore_ascii_case("IIF"))
+        && param_keys(node) == ["one", "two", "three", "four", "five"]
 }
 
 /// Rebuilds a function call from the tree alone: arguments in parameter
@@ -990,9 +999,7 @@ fn rebuild(node: &Json, depth: usize) -> Result<String, String> {
     for a in &args {
         rendered.push(render(a, depth + 1)?);
     }
-    if name.eq_ignore_ascii_case("IIF")
-        && param_keys(node) == ["one", "two", "three", "four", "five"]
-    {
+    if is_comparison_iif(node) {
         let op = args
             .get(1)
             .and_then(|a| a.get("name"))
@@ -1157,6 +1164,28 @@ mod tests {
         assert_eq!(
             render(&node, 0).unwrap(),
             r#"IIF([c]="US", "a \"b\"", Trim([x]))"#
+        );
+    }
+
+    #[test]
+    fn comparison_iif_with_a_hidden_macro_below_is_rebuilt() {
+        let node: Json = serde_json::from_str(
+            r#"{"type":"Function","name":"IIF","expression":"IIF([c]=\"US\", Join(\"@\", [s], ), [x])",
+               "parameters":[
+                 {"key":"one","value":{"type":"Attribute","name":"c","expression":"[c]"}},
+                 {"key":"two","value":{"type":"Constant","name":"=","expression":"\"=\""}},
+                 {"key":"three","value":{"type":"Constant","name":"US","expression":"\"US\""}},
+                 {"key":"four","value":{"type":"Function","name":"Join","expression":"Join(\"@\", [s], )",
+                   "parameters":[
+                     {"key":"separator","value":{"type":"Constant","name":"@","expression":"\"@\""}},
+                     {"key":"source","value":{"type":"Attribute","name":"s","expression":"[s]"}},
+                     {"key":"source","value":{"type":"Constant","name":"%DomainFQDN%","expression":null}}]}},
+                 {"key":"five","value":{"type":"Attribute","name":"x","expression":"[x]"}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            render(&node, 0).unwrap(),
+            r#"IIF([c]="US", Join("@", [s], %DomainFQDN%), [x])"#
         );
     }
 

@@ -2337,4 +2337,59 @@ mod tests {
         );
         assert!(debug.contains("<1 redacted>"));
     }
+
+    #[test]
+    fn naming_context_is_the_dc_suffix() {
+        let nc = |d: &str| naming_context(&Dn::parse(d).unwrap()).as_str().to_owned();
+        assert_eq!(nc("CN=Ann,OU=S,DC=corp,DC=com"), "DC=corp,DC=com");
+        assert_eq!(nc("cn=Ann,dc=x"), "dc=x");
+        assert_eq!(nc("CN=Ann,O=Org"), "");
+        assert_eq!(nc("CN=Ann,DC=inner,OU=S,DC=x"), "DC=x");
+    }
+
+    #[test]
+    fn watermark_positions_round_trip_and_reject_foreign_cookies() {
+        for n in [0, 1, 42] {
+            assert_eq!(
+                LdifSource::position_of(&LdifSource::watermark_at(n)),
+                Some(n)
+            );
+        }
+        assert_eq!(
+            LdifSource::position_of(&Watermark::dirsync(b"\x01\x02", "dc1")),
+            None
+        );
+        assert_eq!(LdifSource::position_of(&Watermark::None), None);
+    }
+
+    #[test]
+    fn an_empty_directory_is_one_finished_empty_page() {
+        let mut source = LdifSource::new("x", "version: 1\n").unwrap();
+        let pages = source.full_read().unwrap();
+        assert_eq!(pages.len(), 1);
+        assert!(pages[0].records.is_empty());
+        assert!(matches!(
+            pages[0].header.kind,
+            BatchKind::Full {
+                completeness: Completeness::Finished,
+                objects: 0,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn secret_values_in_a_modify_stay_secret() {
+        let text = "dn: CN=Ann,DC=x\nobjectClass: user\nobjectGUID:: /xmWb4aLEdC0LQDAT8lk/w==\n";
+        let mut source = LdifSource::new("x", text).unwrap();
+        source
+            .apply_changes("dn: CN=Ann,DC=x\nchangetype: modify\nreplace: unicodePwd\nunicodePwd:: c2VjcmV0\n-\n")
+            .unwrap();
+        let debug = format!("{:?}", source.objects()[0]);
+        assert!(!debug.contains("secret"), "{debug}");
+        assert!(matches!(
+            source.objects()[0].attributes.first("unicodePwd"),
+            Some(Value::Secret(_))
+        ));
+    }
 }

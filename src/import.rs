@@ -589,6 +589,11 @@ impl Importer {
         // factored out and left to the built-in rule.
         let mut covered = Vec::new();
         for (i, rule) in BUILTIN_CLAUSES.iter().enumerate() {
+            // Only the critical-system and replication-conflict rules apply
+            // to every kind; the rest are user rules.
+            if kind != ObjectKind::User && i != 0 && i + 1 != BUILTIN_CLAUSES.len() {
+                continue;
+            }
             if product
                 .iter()
                 .all(|g| g.iter().any(|c| is_builtin(c, rule)))
@@ -814,7 +819,9 @@ fn ou_filters_as_ou_scope(config: &mut SyncConfig) {
 
 /// The clauses of the cloud sync template's default user exclusions
 /// (`DefaultUserExclusions`), which idsync applies as built-in exclusions
-/// ([`crate::scope::BuiltinExclusion`]); as Graph writes them.
+/// ([`crate::scope::BuiltinExclusion`]); as Graph writes them. The first
+/// (critical system objects) and the last (replication conflicts) apply to
+/// every kind.
 const BUILTIN_CLAUSES: &[(&str, &str, Option<&str>)] = &[
     ("isCriticalSystemObject", "IS FALSE", None),
     ("adminDescription", "NOT REGEX MATCH", Some("^User_")),

@@ -864,3 +864,31 @@ fn delete_of_a_non_leaf_and_moddn_onto_an_existing_dn_are_refused() {
 fn dn_of(s: &str) -> Dn {
     dn(s)
 }
+
+#[test]
+fn group_filters_keep_user_only_exclusions_as_clauses() {
+    let json = json!({"synchronizationRules": [{"objectMappings": [
+        {"sourceObjectName": "group", "attributeMappings": [],
+         "scope": {"inputFilterGroups": [{"name": "g", "clauses": [
+            clause("isCriticalSystemObject", "IS FALSE", &[]),
+            clause("sAMAccountName", "NOT REGEX MATCH", &["^MSOL_"])]}]}}
+    ]}]})
+    .to_string();
+    let report = import_schema(&json, "t").unwrap();
+    let filter = report.config.scope.filters.group.as_ref().unwrap();
+    // isCriticalSystemObject is a built-in rule for every kind; ^MSOL_ is
+    // built in for users only, so for groups it stays a clause.
+    assert_eq!(filter.groups.len(), 1);
+    assert_eq!(filter.groups[0].len(), 1);
+    assert_eq!(filter.groups[0][0].attribute, "sAMAccountName");
+    assert!(report.unsupported.is_empty());
+}
+
+#[test]
+fn the_imported_configuration_survives_json() {
+    let config = import_schema(SAMPLE, "ad2aad").unwrap().config;
+    let text = serde_json::to_string_pretty(&config).unwrap();
+    let back: SyncConfig = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, config);
+    back.compile("saved").unwrap();
+}

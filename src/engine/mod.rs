@@ -469,6 +469,10 @@ pub struct Engine {
     /// target id -> source object, over the export state (rebuilt on
     /// restore), so matching and membership commits never scan exports.
     by_target: HashMap<TargetId, Guid>,
+    /// member -> groups that have it among their exported members (rebuilt
+    /// on restore), so a member's change re-plans the groups the target
+    /// says it belongs to, not only those the source says.
+    exported_member_of: HashMap<Guid, Vec<Guid>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -531,6 +535,7 @@ impl Engine {
             full_read: None,
             secrets: HashMap::new(),
             by_target: HashMap::new(),
+            exported_member_of: HashMap::new(),
         })
     }
 
@@ -577,6 +582,11 @@ impl Engine {
             .iter()
             .map(|(g, x)| (x.target.clone(), *g))
             .collect();
+        for (g, x) in &state.exports {
+            for m in &x.members {
+                engine.exported_member_of.entry(*m).or_default().push(*g);
+            }
+        }
         engine.st = state;
         if changed {
             // A configuration change re-evaluates every object.
@@ -1097,11 +1107,21 @@ impl Engine {
             Action::Delete { .. } => {
                 if let Some(x) = self.st.exports.get_mut(&op.object) {
                     x.status = ExportStatus::Deleted;
-                    x.members.clear();
+                    for m in std::mem::take(&mut x.members) {
+                        if let Some(groups) = self.exported_member_of.get_mut(&m) {
+                            groups.retain(|g| *g != op.object);
+                        }
+                    }
                 }
                 // The target drops a deleted object's memberships itself.
-                for x in self.st.exports.values_mut() {
-                    x.members.retain(|m| *m != op.object);
+                for group in self
+                    .exported_member_of
+                    .remove(&op.object)
+                    .unwrap_or_default()
+                {
+                    if let Some(x) = self.st.exports.get_mut(&group) {
+                        x.members.retain(|m| *m != op.object);
+                    }
                 }
                 self.st.gone.remove(&op.object);
                 self.st.deprovision_after.remove(&op.object);
@@ -1116,6 +1136,10 @@ impl Engine {
                 if let (Some(x), Some(m)) = (self.st.exports.get_mut(&op.object), member_guid) {
                     if !x.members.contains(&m) {
                         x.members.push(m);
+                        self.exported_member_of
+                            .entry(m)
+                            .or_default()
+                            .push(op.object);
                     }
                 }
             }
@@ -1123,6 +1147,9 @@ impl Engine {
                 let member_guid = self.member_guid(member, created);
                 if let (Some(x), Some(m)) = (self.st.exports.get_mut(&op.object), member_guid) {
                     x.members.retain(|g| *g != m);
+                    if let Some(groups) = self.exported_member_of.get_mut(&m) {
+                        groups.retain(|g| *g != op.object);
+                    }
                 }
             }
             Action::SetPasswordHash { .. } => {
@@ -1141,6 +1168,14 @@ impl Engine {
             crate::target::TargetRef::CreatedBy(o) => created.get(o)?,
         };
         self.by_target.get(id).copied()
+    }
+
+    /// The groups whose exported members include `member`.
+    pub(crate) fn exported_groups_of(&self, member: &Guid) -> &[Guid] {
+        self.exported_member_of
+            .get(member)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     /// The source object exported to a target object.

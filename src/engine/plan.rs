@@ -114,6 +114,8 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
             }
             self.groups
                 .extend(self.e.st.mirror.groups_of(g).iter().copied());
+            self.groups
+                .extend(self.e.exported_groups_of(g).iter().copied());
         }
         let mut groups: Vec<Guid> = self.groups.iter().copied().collect();
         groups.sort_unstable();

@@ -439,6 +439,12 @@ pub struct State {
     /// referenced -> referrers (marked due when it is exported).
     #[serde(default)]
     pub waiting_refs: HashMap<Guid, Vec<Guid>>,
+    /// Objects with ops that may have been applied but were not committed
+    /// (recorded by [`Engine::begin`], cleared by commit): after a crash
+    /// their target state is unknown, so the next plan writes every mapped
+    /// attribute and looks them up by anchor. The value is the anchor.
+    #[serde(default)]
+    pub in_flight: HashMap<Guid, ImmutableId>,
 }
 
 /// A stable digest of a configuration (FNV-1a over its JSON form).
@@ -529,6 +535,7 @@ impl Engine {
                 config_digest: config_digest(config),
                 full_read_required: false,
                 waiting_refs: HashMap::new(),
+                in_flight: HashMap::new(),
             },
             working: Committed::default(),
             staged: 0,
@@ -587,10 +594,16 @@ impl Engine {
                 engine.exported_member_of.entry(*m).or_default().push(*g);
             }
         }
+        let uncertain: Vec<Guid> = state.in_flight.keys().copied().collect();
         engine.st = state;
         if changed {
             // A configuration change re-evaluates every object.
             engine.mark_all_due();
+        }
+        // Ops begun but never committed: their objects are planned again
+        // with their target state treated as unknown.
+        for g in uncertain {
+            engine.mark_due(g);
         }
         Ok(engine)
     }
@@ -879,6 +892,25 @@ impl Engine {
         plan::Planner::new(self, now, target).run()
     }
 
+    /// Records that a plan's ops are about to be applied (write-ahead). A
+    /// host that must survive a crash between applying and committing calls
+    /// this, persists [`Engine::snapshot`], then applies: if it crashes, the
+    /// engine restored from that snapshot re-plans those objects with their
+    /// target state unknown (every mapped attribute written again, objects
+    /// looked up by anchor), so no value of the lost cycle stays behind and
+    /// no created object is orphaned. [`Engine::run_cycle`] calls it.
+    pub fn begin(&mut self, plan: &Plan) {
+        for op in &plan.ops {
+            let anchor = match &op.action {
+                Action::Create { anchor, .. } | Action::StampAnchor { anchor, .. } => Some(*anchor),
+                _ => self.st.exports.get(&op.object).map(|x| x.anchor),
+            };
+            if let Some(a) = anchor {
+                self.st.in_flight.insert(op.object, a);
+            }
+        }
+    }
+
     /// The ops the next plan would make for one object.
     pub(crate) fn plan_for<T: TargetLookup + ?Sized>(
         &self,
@@ -976,6 +1008,7 @@ impl Engine {
                 self.st.due.remove(g);
             }
             self.st.failures.remove(g);
+            self.st.in_flight.remove(g);
         }
         let limit = self.cfg.source.quarantine_after;
         for (g, (permanent, msg)) in failed_objects {
@@ -1377,6 +1410,7 @@ impl Engine {
             }
         }
         let plan = self.plan(now, &*target);
+        self.begin(&plan);
         let results = crate::target::apply_plan(target, &plan.ops);
         let commit = self.commit(&plan, &results, now)?;
         Ok(CycleReport {

@@ -435,6 +435,9 @@ pub struct Engine {
     full_read: Option<FullRead>,
     /// Password hashes waiting to flow (never persisted).
     secrets: HashMap<Guid, Secret>,
+    /// The most objects the mirror may hold ([`MAX_OBJECTS`] unless raised
+    /// with [`Engine::with_object_limit`]).
+    max_objects: usize,
 }
 
 impl std::fmt::Debug for Engine {
@@ -478,7 +481,25 @@ impl Engine {
             staged: 0,
             full_read: None,
             secrets: HashMap::new(),
+            max_objects: MAX_OBJECTS,
         })
+    }
+
+    /// The same engine with another object limit than the product's
+    /// [`MAX_OBJECTS`] (for hosts that split nothing and for benchmarks at
+    /// sizes past the product's limit). Not persisted: apply it again after
+    /// [`Engine::restore`].
+    ///
+    /// ```
+    /// use idsync::config::SyncConfig;
+    /// use idsync::engine::Engine;
+    /// let engine = Engine::new(&SyncConfig::new("corp"))?.with_object_limit(1_000_000);
+    /// # let _ = engine;
+    /// # Ok::<(), idsync::config::ConfigError>(())
+    /// ```
+    pub fn with_object_limit(mut self, limit: usize) -> Engine {
+        self.max_objects = limit;
+        self
     }
 
     /// Restores an engine from a snapshot; it plans the same next cycle as
@@ -574,10 +595,10 @@ impl Engine {
             })
             .collect();
         let would_hold = self.st.mirror.len() + new_objects.len();
-        if would_hold > MAX_OBJECTS {
+        if would_hold > self.max_objects {
             return Err(IngestError::ObjectLimit {
                 would_hold,
-                limit: MAX_OBJECTS,
+                limit: self.max_objects,
             });
         }
         if let BatchKind::Full { page: 0, .. } = batch.header.kind {

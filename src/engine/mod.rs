@@ -815,6 +815,10 @@ impl Engine {
         let mut report = CommitReport::default();
         let mut failed_objects: HashMap<Guid, (bool, String)> = HashMap::new();
         let mut created: HashMap<OpId, TargetId> = HashMap::new();
+        // Target id -> source GUID of exported objects, built at the first
+        // membership op: one pass over the export state per commit instead of
+        // one per membership op.
+        let mut by_target: Option<HashMap<TargetId, Guid>> = None;
         let results_by_op: HashMap<OpId, &OpResult> = results.iter().map(|r| (r.op, r)).collect();
         for op in &plan.ops {
             let Some(result) = results_by_op.get(&op.id) else {
@@ -831,7 +835,15 @@ impl Engine {
                     if let Some(id) = &applied.target_id {
                         created.insert(op.id, id.clone());
                     }
-                    self.record_success(op, applied.target_id.as_ref(), &created);
+                    self.record_success(op, applied.target_id.as_ref(), &created, &mut by_target);
+                    // Keep the member index (once built) in step with new exports.
+                    if let (Some(ix), Action::Create { .. } | Action::StampAnchor { .. }) =
+                        (by_target.as_mut(), &op.action)
+                    {
+                        if let Some(x) = self.st.exports.get(&op.object) {
+                            ix.insert(x.target.clone(), op.object);
+                        }
+                    }
                     report.log.push(LogEntry {
                         at: now,
                         cycle: plan.cycle,
@@ -925,6 +937,7 @@ impl Engine {
         op: &TargetOp,
         target_id: Option<&TargetId>,
         created: &HashMap<OpId, TargetId>,
+        by_target: &mut Option<HashMap<TargetId, Guid>>,
     ) {
         match &op.action {
             Action::Create { anchor, attributes } => {
@@ -997,7 +1010,7 @@ impl Engine {
                 }
             }
             Action::AddMember { member, .. } => {
-                let member_guid = self.member_guid(member, created);
+                let member_guid = self.member_guid(member, created, by_target);
                 if let (Some(x), Some(m)) = (self.st.exports.get_mut(&op.object), member_guid) {
                     if !x.members.contains(&m) {
                         x.members.push(m);
@@ -1005,7 +1018,7 @@ impl Engine {
                 }
             }
             Action::RemoveMember { member, .. } => {
-                let member_guid = self.member_guid(member, created);
+                let member_guid = self.member_guid(member, created, by_target);
                 if let (Some(x), Some(m)) = (self.st.exports.get_mut(&op.object), member_guid) {
                     x.members.retain(|g| *g != m);
                 }
@@ -1020,16 +1033,36 @@ impl Engine {
         &self,
         member: &crate::target::TargetRef,
         created: &HashMap<OpId, TargetId>,
+        by_target: &mut Option<HashMap<TargetId, Guid>>,
     ) -> Option<Guid> {
         let id = match member {
             crate::target::TargetRef::Id(id) => id.clone(),
             crate::target::TargetRef::CreatedBy(o) => created.get(o)?.clone(),
         };
-        self.st
+        let index = by_target.get_or_insert_with(|| {
+            self.st
+                .exports
+                .iter()
+                .map(|(g, x)| (x.target.clone(), *g))
+                .collect()
+        });
+        // A hit is checked against the export state; a miss falls back to
+        // the scan, so the answer is always the scan's.
+        if let Some(g) = index.get(&id) {
+            if self.st.exports.get(g).is_some_and(|x| x.target == id) {
+                return Some(*g);
+            }
+        }
+        let found = self
+            .st
             .exports
             .iter()
             .find(|(_, x)| x.target == id)
-            .map(|(g, _)| *g)
+            .map(|(g, _)| *g);
+        if let Some(g) = found {
+            index.insert(id, g);
+        }
+        found
     }
 
     /// Approves a held set: the next plan applies exactly its ops (those

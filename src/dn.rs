@@ -20,6 +20,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use smallvec::SmallVec;
 
 /// Why a DN did not parse: the byte position and what was expected there.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,11 +51,26 @@ pub const MAX_DN_LEN: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct Dn(Arc<DnInner>);
 
+/// The number of RDNs kept inline (deeper DNs spill to the heap).
+const INLINE_RDNS: usize = 8;
+
 struct DnInner {
-    text: Box<str>,
-    norm: Box<str>,
-    /// Start offsets of each RDN in `text` and in `norm`.
-    starts: Box<[(u32, u32)]>,
+    /// The canonical text followed by the normalized text: one allocation.
+    buf: Box<str>,
+    /// Where the normalized text starts in `buf`.
+    split: u32,
+    /// Start offsets of each RDN in the canonical and in the normalized text.
+    starts: SmallVec<[(u32, u32); INLINE_RDNS]>,
+}
+
+impl DnInner {
+    fn text(&self) -> &str {
+        self.buf.get(..self.split as usize).unwrap_or("")
+    }
+
+    fn norm(&self) -> &str {
+        self.buf.get(self.split as usize..).unwrap_or("")
+    }
 }
 
 /// One attribute type and value of an RDN, decoded.
@@ -68,8 +84,26 @@ pub struct Ava {
     pub hex: bool,
 }
 
+/// Where one AVA landed in the canonical text being built.
+#[derive(Clone, Copy)]
+struct AvaSpan {
+    /// The attribute type, as written.
+    ty: (u32, u32),
+    /// The value in canonical (escaped) form.
+    value: (u32, u32),
+    hex: bool,
+    /// Whether this AVA ends its RDN.
+    last: bool,
+}
+
 impl Dn {
     /// Parses a DN. The empty string is the empty (root) DN.
+    ///
+    /// One pass over the input writes the canonical text (values that need
+    /// no re-escaping are copied as they are; only a value with escapes is
+    /// decoded, into a scratch buffer), then the normalized text is derived
+    /// from the canonical one into the same buffer. A DN of up to eight RDNs
+    /// costs two allocations: the shared node and its text.
     pub fn parse(input: &str) -> Result<Dn, DnError> {
         if input.len() > MAX_DN_LEN {
             return Err(DnError {
@@ -77,70 +111,80 @@ impl Dn {
                 message: "dn longer than 65536 bytes",
             });
         }
-        let rdns = parse_rdns(input)?;
-        Ok(Dn::from_rdns(&rdns))
+        // Canonical and normalized text are each usually as long as the input.
+        let mut buf = String::with_capacity(2 * input.len());
+        let mut avas: SmallVec<[AvaSpan; 16]> = SmallVec::new();
+        scan_canonical(input, &mut buf, &mut avas)?;
+        Ok(Dn::from_canonical(buf, &avas))
     }
 
     /// The empty DN (the root); every DN is under it.
     pub fn root() -> Dn {
         Dn(Arc::new(DnInner {
-            text: "".into(),
-            norm: "".into(),
-            starts: Box::new([]),
+            buf: "".into(),
+            split: 0,
+            starts: SmallVec::new(),
         }))
     }
 
-    fn from_rdns(rdns: &[Vec<Ava>]) -> Dn {
-        let mut text = String::new();
-        let mut norm = String::new();
-        let mut starts = Vec::with_capacity(rdns.len());
-        let mut keys: Vec<String> = Vec::new();
-        for (i, rdn) in rdns.iter().enumerate() {
-            if i > 0 {
-                text.push(',');
-                norm.push(',');
+    /// Appends the normalized text to `buf` (which holds the canonical text
+    /// the spans point into) and builds the node.
+    fn from_canonical(mut buf: String, avas: &[AvaSpan]) -> Dn {
+        let split = buf.len();
+        let mut starts: SmallVec<[(u32, u32); INLINE_RDNS]> = SmallVec::new();
+        let mut norm: NormBuf = SmallVec::new();
+        let text = buf.as_str();
+        let mut at = 0usize;
+        while at < avas.len() {
+            let mut end = at;
+            while end + 1 < avas.len() && !avas[end].last {
+                end += 1;
             }
-            starts.push((text.len() as u32, norm.len() as u32));
-            keys.clear();
-            for (j, ava) in rdn.iter().enumerate() {
-                if j > 0 {
-                    text.push('+');
-                }
-                text.push_str(&ava.attr_type);
-                text.push('=');
-                write_value(&mut text, &ava.value, ava.hex);
-                let mut key = ava.attr_type.to_ascii_lowercase();
-                key.push('=');
-                if ava.hex {
-                    key.push_str(&ava.value.to_ascii_lowercase());
-                } else {
-                    write_value(&mut key, &fold_case(&ava.value), false);
-                }
-                keys.push(key);
+            let rdn = &avas[at..=end];
+            if !starts.is_empty() {
+                norm.push(b',');
             }
-            keys.sort_unstable();
-            for (j, k) in keys.iter().enumerate() {
-                if j > 0 {
-                    norm.push('+');
+            starts.push((rdn[0].ty.0, norm.len() as u32));
+            if let [one] = rdn {
+                push_key(&mut norm, text, *one);
+            } else {
+                // A multi-valued RDN: its keys are sorted (rare; allocates).
+                let mut keys: Vec<NormBuf> = rdn
+                    .iter()
+                    .map(|a| {
+                        let mut k = NormBuf::new();
+                        push_key(&mut k, text, *a);
+                        k
+                    })
+                    .collect();
+                keys.sort_unstable();
+                for (j, k) in keys.iter().enumerate() {
+                    if j > 0 {
+                        norm.push(b'+');
+                    }
+                    norm.extend_from_slice(k);
                 }
-                norm.push_str(k);
             }
+            at = end + 1;
         }
+        // Only whole UTF-8 sequences and ASCII were written: this never
+        // replaces anything, it only checks.
+        buf.push_str(&String::from_utf8_lossy(&norm));
         Dn(Arc::new(DnInner {
-            text: text.into(),
-            norm: norm.into(),
-            starts: starts.into(),
+            buf: buf.into_boxed_str(),
+            split: split as u32,
+            starts,
         }))
     }
 
     /// The canonical text: names as written, values escaped the RFC 4514 way.
     pub fn as_str(&self) -> &str {
-        &self.0.text
+        self.0.text()
     }
 
     /// The normalized text used for equality, hashing and `is_under`.
     pub fn normalized(&self) -> &str {
-        &self.0.norm
+        self.0.norm()
     }
 
     /// How many RDNs the DN has.
@@ -162,9 +206,9 @@ impl Dn {
         let (start, _) = *self.0.starts.get(i)?;
         let end = match self.0.starts.get(i + 1) {
             Some(&(next, _)) => next as usize - 1,
-            None => self.0.text.len(),
+            None => self.0.split as usize,
         };
-        self.0.text.get(start as usize..end)
+        self.0.text().get(start as usize..end)
     }
 
     /// The RDNs in canonical text, leaf first.
@@ -192,26 +236,34 @@ impl Dn {
         if skip == self.len() {
             return Some(Dn::root());
         }
-        let (t0, n0) = self.0.starts[skip];
-        let starts = self.0.starts[skip..]
+        let (t0, n0) = *self.0.starts.get(skip)?;
+        let starts = self
+            .0
+            .starts
+            .get(skip..)?
             .iter()
             .map(|&(t, n)| (t - t0, n - n0))
             .collect();
+        let text = self.0.text().get(t0 as usize..)?;
+        let norm = self.0.norm().get(n0 as usize..)?;
+        let mut buf = String::with_capacity(text.len() + norm.len());
+        buf.push_str(text);
+        buf.push_str(norm);
         Some(Dn(Arc::new(DnInner {
-            text: self.0.text[t0 as usize..].into(),
-            norm: self.0.norm[n0 as usize..].into(),
+            buf: buf.into_boxed_str(),
+            split: text.len() as u32,
             starts,
         })))
     }
 
     /// Whether `self` is `ancestor` or lies in its subtree, compared RDN by RDN.
     pub fn is_under(&self, ancestor: &Dn) -> bool {
-        let a = &ancestor.0.norm;
-        let s = &self.0.norm;
+        let a = ancestor.0.norm();
+        let s = self.0.norm();
         if a.is_empty() {
             return true;
         }
-        if a.len() > s.len() || !s.ends_with(&**a) {
+        if a.len() > s.len() || !s.ends_with(a) {
             return false;
         }
         let off = (s.len() - a.len()) as u32;
@@ -234,7 +286,7 @@ impl Dn {
             return Some(to.clone());
         }
         let (t_end, _) = self.0.starts[keep];
-        let head = &self.0.text[..t_end as usize]; // includes trailing ','
+        let head = &self.0.text()[..t_end as usize]; // includes trailing ','
         let mut text = String::with_capacity(head.len() + to.as_str().len());
         text.push_str(head);
         if to.is_empty() {
@@ -254,11 +306,12 @@ impl Dn {
                 message: "exactly one RDN",
             });
         }
+        let leaf = Dn::parse(rdn)?;
         if self.is_empty() {
-            return Ok(Dn::from_rdns(&rdns));
+            return Ok(leaf);
         }
         let mut text = String::with_capacity(rdn.len() + 1 + self.as_str().len());
-        text.push_str(&Dn::from_rdns(&rdns).0.text);
+        text.push_str(leaf.as_str());
         text.push(',');
         text.push_str(self.as_str());
         Dn::parse(&text)
@@ -267,7 +320,7 @@ impl Dn {
 
 impl PartialEq for Dn {
     fn eq(&self, other: &Dn) -> bool {
-        Arc::ptr_eq(&self.0, &other.0) || self.0.norm == other.0.norm
+        Arc::ptr_eq(&self.0, &other.0) || self.0.norm() == other.0.norm()
     }
 }
 
@@ -275,7 +328,7 @@ impl Eq for Dn {}
 
 impl Hash for Dn {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.norm.hash(state);
+        self.0.norm().hash(state);
     }
 }
 
@@ -287,19 +340,19 @@ impl PartialOrd for Dn {
 
 impl Ord for Dn {
     fn cmp(&self, other: &Dn) -> Ordering {
-        self.0.norm.cmp(&other.0.norm)
+        self.0.norm().cmp(other.0.norm())
     }
 }
 
 impl fmt::Display for Dn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.text)
+        f.write_str(self.0.text())
     }
 }
 
 impl fmt::Debug for Dn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Dn({:?})", &*self.0.text)
+        write!(f, "Dn({:?})", self.0.text())
     }
 }
 
@@ -312,7 +365,7 @@ impl std::str::FromStr for Dn {
 
 impl Serialize for Dn {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0.text)
+        s.serialize_str(self.0.text())
     }
 }
 
@@ -323,10 +376,291 @@ impl<'de> Deserialize<'de> for Dn {
     }
 }
 
+/// The normalized text while it is built (on the stack for usual DNs).
+type NormBuf = SmallVec<[u8; 192]>;
+
+/// Appends the normalized key of one AVA (`type=value`, lowercased) taken
+/// from its canonical text. Escapes are copied as they are: `\XX` escapes
+/// (control characters) keep their uppercase hex digits, the escaped
+/// specials do not change case; every other character is lowercased one by
+/// one (see [`fold_case`]).
+fn push_key(out: &mut NormBuf, text: &str, a: AvaSpan) {
+    let ty = text.get(a.ty.0 as usize..a.ty.1 as usize).unwrap_or("");
+    out.extend(ty.bytes().map(|b| b.to_ascii_lowercase()));
+    out.push(b'=');
+    let value = text
+        .get(a.value.0 as usize..a.value.1 as usize)
+        .unwrap_or("");
+    if a.hex {
+        out.extend_from_slice(value.as_bytes());
+        return;
+    }
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            out.push(b'\\');
+            if let Some(n) = chars.next() {
+                push_char(out, n);
+                if n.is_ascii_hexdigit() {
+                    if let Some(m) = chars.next() {
+                        push_char(out, m);
+                    }
+                }
+            }
+        } else if c.is_ascii() {
+            out.push(c.to_ascii_lowercase() as u8);
+        } else {
+            for l in c.to_lowercase() {
+                push_char(out, l);
+            }
+        }
+    }
+}
+
+fn push_char(out: &mut NormBuf, c: char) {
+    let mut tmp = [0u8; 4];
+    out.extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());
+}
+
+/// Whether a decoded value is written as it is in canonical form: nothing
+/// to escape, no leading `#` or space, no trailing space.
+fn needs_no_escape(value: &str) -> bool {
+    let b = value.as_bytes();
+    match (b.first(), b.last()) {
+        (Some(b'#' | b' '), _) | (_, Some(b' ')) => return false,
+        _ => {}
+    }
+    !b.iter().any(|&c| {
+        matches!(
+            c,
+            b'"' | b'+' | b',' | b';' | b'<' | b'>' | b'\\' | 0..=0x1f | 0x7f
+        )
+    })
+}
+
+/// Parses `input` and writes its canonical text to `out`, one span per AVA
+/// to `avas`. The same grammar, leniency and error positions as
+/// [`parse_rdns`], without building the decoded AVAs.
+fn scan_canonical(
+    input: &str,
+    out: &mut String,
+    avas: &mut SmallVec<[AvaSpan; 16]>,
+) -> Result<(), DnError> {
+    let b = input.as_bytes();
+    let mut i = skip_spaces(b, 0);
+    if i == b.len() {
+        return Ok(());
+    }
+    let mut scratch: Vec<u8> = Vec::new();
+    let mut first_in_rdn = true;
+    loop {
+        i = skip_spaces(b, i);
+        let t0 = i;
+        i = scan_attr_type(b, i)?;
+        let attr_type = &input[t0..i];
+        i = skip_spaces(b, i);
+        if i >= b.len() || b[i] != b'=' {
+            return Err(err(i, "'=' after attribute type"));
+        }
+        i = skip_spaces(b, i + 1);
+        if !first_in_rdn {
+            out.push('+');
+        } else if !avas.is_empty() {
+            out.push(',');
+        }
+        let ty_start = out.len() as u32;
+        out.push_str(attr_type);
+        let ty = (ty_start, out.len() as u32);
+        out.push('=');
+        let v0 = out.len() as u32;
+        let hex;
+        if i < b.len() && b[i] == b'#' {
+            let h0 = i;
+            i += 1;
+            while i < b.len() && hex_val(b[i]).is_some() {
+                i += 1;
+            }
+            let n = i - h0 - 1;
+            if n == 0 || n % 2 != 0 {
+                return Err(err(i, "an even number of hex digits after '#'"));
+            }
+            out.extend(input[h0..i].chars().map(|c| c.to_ascii_lowercase()));
+            hex = true;
+            i = skip_spaces(b, i);
+        } else {
+            let (raw, next) = scan_string_value(input, i, &mut scratch)?;
+            let value = match raw {
+                Some(v) => v,
+                None => std::str::from_utf8(&scratch)
+                    .map_err(|_| err(i, "value that is valid UTF-8"))?,
+            };
+            if needs_no_escape(value) {
+                out.push_str(value);
+            } else {
+                write_value(out, value, false);
+            }
+            hex = false;
+            i = next;
+        }
+        let value = (v0, out.len() as u32);
+        avas.push(AvaSpan {
+            ty,
+            value,
+            hex,
+            last: true,
+        });
+        if i >= b.len() {
+            return Ok(());
+        }
+        match b[i] {
+            b'+' => {
+                if let Some(a) = avas.last_mut() {
+                    a.last = false;
+                }
+                first_in_rdn = false;
+                i += 1;
+            }
+            b',' => {
+                first_in_rdn = true;
+                i += 1;
+                if skip_spaces(b, i) >= b.len() {
+                    return Err(err(i, "another RDN after ','"));
+                }
+            }
+            _ => return Err(err(i, "',' or '+' or end of dn")),
+        }
+        if skip_spaces(b, i) >= b.len() {
+            return Err(err(i, "another attribute after '+'"));
+        }
+    }
+}
+
+/// Scans an attribute type (a name or a numeric OID) at `i`; returns where it ends.
+fn scan_attr_type(b: &[u8], mut i: usize) -> Result<usize, DnError> {
+    if i < b.len() && b[i].is_ascii_alphabetic() {
+        while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'-') {
+            i += 1;
+        }
+    } else if i < b.len() && b[i].is_ascii_digit() {
+        // numericoid: number 1*( "." number )
+        let mut dots = 0;
+        loop {
+            let d0 = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            if i == d0 {
+                return Err(err(i, "digit in numeric object identifier"));
+            }
+            if i - d0 > 1 && b[d0] == b'0' {
+                return Err(err(d0, "number without a leading zero"));
+            }
+            if i < b.len() && b[i] == b'.' {
+                dots += 1;
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        if dots == 0 {
+            return Err(err(i, "'.' in numeric object identifier"));
+        }
+    } else {
+        return Err(err(i, "attribute type"));
+    }
+    Ok(i)
+}
+
+/// Scans a string value starting at `i`. A value without escapes is
+/// returned as a slice of the input (`Some`); a value with escapes is
+/// decoded into `scratch` (`None`). Also returns the index of the separator
+/// (or end) that follows.
+fn scan_string_value<'a>(
+    input: &'a str,
+    mut i: usize,
+    scratch: &mut Vec<u8>,
+) -> Result<(Option<&'a str>, usize), DnError> {
+    let b = input.as_bytes();
+    let start = i;
+    // Length of the value that must be kept even if followed by spaces.
+    let mut keep = 0usize;
+    let mut escaped = false;
+    scratch.clear();
+    while i < b.len() {
+        match b[i] {
+            b',' | b'+' => break,
+            b'\\' => {
+                if !escaped {
+                    escaped = true;
+                    scratch.extend_from_slice(&b[start..i]);
+                }
+                let c = *b
+                    .get(i + 1)
+                    .ok_or(err(i + 1, "escaped character after '\\'"))?;
+                match c {
+                    b' ' | b'"' | b'#' | b'+' | b',' | b';' | b'<' | b'=' | b'>' | b'\\' => {
+                        scratch.push(c);
+                        i += 2;
+                    }
+                    _ => {
+                        let hi = hex_val(c);
+                        let lo = b.get(i + 2).copied().and_then(hex_val);
+                        match (hi, lo) {
+                            (Some(h), Some(l)) => {
+                                scratch.push(h << 4 | l);
+                                i += 3;
+                            }
+                            _ => {
+                                return Err(err(
+                                    i + 1,
+                                    "special character or two hex digits after '\\'",
+                                ));
+                            }
+                        }
+                    }
+                }
+                keep = scratch.len();
+            }
+            b'"' | b';' | b'<' | b'>' | 0 => {
+                return Err(err(i, "this character escaped with '\\'"));
+            }
+            c => {
+                if escaped {
+                    scratch.push(c);
+                    if c != b' ' {
+                        keep = scratch.len();
+                    }
+                } else if c != b' ' {
+                    keep = i + 1 - start;
+                }
+                i += 1;
+            }
+        }
+    }
+    if i == start && (i >= b.len() || b[i] == b',' || b[i] == b'+') {
+        // An empty value is allowed by RFC 4514 (`CN=`), as AD allows none;
+        // we reject it: no Active Directory object has an empty RDN value.
+        return Err(err(i, "attribute value"));
+    }
+    if keep == 0 {
+        return Err(err(start, "attribute value"));
+    }
+    if escaped {
+        scratch.truncate(keep);
+        // Validated by the caller (the decoded bytes may not be UTF-8).
+        Ok((None, i))
+    } else {
+        Ok((input.get(start..start + keep), i))
+    }
+}
+
 /// Lowercases character by character. `str::to_lowercase` is context
 /// sensitive (a capital sigma at the end of a word becomes `ς`, elsewhere
 /// `σ`), which would make `aΣ0` and `aσ0` different names; per-character
-/// lowercasing keeps equality a plain case-insensitive comparison.
+/// lowercasing keeps equality a plain case-insensitive comparison. The
+/// parser folds the same way inline ([`push_key`]); this form is the
+/// reference the tests check it against.
+#[cfg(test)]
 fn fold_case(value: &str) -> String {
     if value.is_ascii() {
         return value.to_ascii_lowercase();
@@ -634,6 +968,87 @@ mod tests {
         assert_eq!(dn("CN=aΣ0"), dn("cn=aσ0"));
         assert_eq!(dn("CN=ΑΣ,DC=x"), dn("cn=ασ,dc=x"));
         assert_eq!(dn("CN=LUČIĆ"), dn("cn=lučić"));
+    }
+
+    /// The normalized text as the two-step parser (decode every AVA, then
+    /// re-escape and sort) built it, before the single-pass one.
+    fn reference(input: &str) -> Result<(String, String), DnError> {
+        let rdns = parse_rdns(input)?;
+        let mut text = String::new();
+        let mut norm = String::new();
+        for (i, rdn) in rdns.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+                norm.push(',');
+            }
+            let mut keys = Vec::new();
+            for (j, ava) in rdn.iter().enumerate() {
+                if j > 0 {
+                    text.push('+');
+                }
+                text.push_str(&ava.attr_type);
+                text.push('=');
+                write_value(&mut text, &ava.value, ava.hex);
+                let mut key = ava.attr_type.to_ascii_lowercase();
+                key.push('=');
+                if ava.hex {
+                    key.push_str(&ava.value.to_ascii_lowercase());
+                } else {
+                    write_value(&mut key, &fold_case(&ava.value), false);
+                }
+                keys.push(key);
+            }
+            keys.sort_unstable();
+            norm.push_str(&keys.join("+"));
+        }
+        Ok((text, norm))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn single_pass_agrees_with_the_reference_on_any_input(
+            s in "[a-zA-Z0-9 =,+#;<>.\\\\\"ÄäΣσİ\u{1}-]{0,40}"
+        ) {
+            match (reference(&s), Dn::parse(&s)) {
+                (Ok((text, norm)), Ok(d)) => {
+                    proptest::prop_assert_eq!(d.as_str(), &*text);
+                    proptest::prop_assert_eq!(d.normalized(), &*norm);
+                }
+                (Err(a), Err(b)) => proptest::prop_assert_eq!(a, b),
+                (a, b) => proptest::prop_assert!(false, "{:?} vs {:?}", a, b),
+            }
+        }
+    }
+
+    #[test]
+    fn single_pass_agrees_with_the_reference() {
+        let cases = [
+            "CN=Ann Lee,OU=Staff,DC=corp,DC=example,DC=com",
+            r"CN=Bob\, Jr.,OU=Sales,DC=corp",
+            r"CN=\ lead and trail\ ,DC=x",
+            r"CN=\#1\=\<\>\;\\",
+            r"CN=Lu\C4\8Di\C4\87,OU=ŁÓDŹ",
+            "cn = spaced , ou = Out  ,dc=x",
+            "OU=Sales+CN=J. Smith+UID=Q,DC=x",
+            r"CN=bob\0ADEL:5eadd77c-4142-4ff3-8dce-f8b35d8b3956,CN=Deleted Objects,DC=corp",
+            "1.3.6.1.4.1.1466.0=#04024869,DC=Example",
+            "CN=aΣ0+SN=ΑΣ,DC=x",
+            "CN=trailing   ,DC=x",
+            r"CN=x\7F\01y,DC=x",
+            "CN=İstanbul ẞ,DC=x",
+            "",
+            "   ",
+        ];
+        for c in cases {
+            let (text, norm) = reference(c).unwrap();
+            let d = dn(c);
+            assert_eq!((d.as_str(), d.normalized()), (&*text, &*norm), "{c}");
+            let starts: Vec<&str> = d.rdns().collect();
+            assert_eq!(starts.len(), d.len(), "{c}");
+            if let Some(p) = d.parent() {
+                assert_eq!(p, dn(&starts[1..].join(",")), "{c}");
+            }
+        }
     }
 
     #[test]

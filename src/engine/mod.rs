@@ -553,6 +553,13 @@ impl Engine {
         Engine::restore_with_limits(config, crate::limits::Limits::default(), state)
     }
 
+    /// Raises (or lowers) the object limit of this engine: a documented way
+    /// past the product's 150,000 for benches that measure larger mirrors.
+    pub fn with_object_limit(mut self, limit: usize) -> Engine {
+        self.limits.max_objects_per_configuration = u64::try_from(limit).unwrap_or(u64::MAX);
+        self
+    }
+
     /// [`Engine::restore`] with other limits.
     pub fn restore_with_limits(
         config: &SyncConfig,

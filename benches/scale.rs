@@ -1,0 +1,69 @@
+//! The per-change cost of the delta path as the mirror grows: 10,000,
+//! 100,000 and 1,000,000 objects (users plus one group per 30 users, about
+//! 30 members each; the 1,000,000 point is past the product's 150,000
+//! objects per configuration, so the engine is built with
+//! `Engine::with_object_limit`).
+//!
+//! Each iteration takes the next batch of 1,000 records in the steady mix
+//! (80% modifications, 10% moves or renames, 10% membership changes, so the
+//! directory neither grows nor shrinks however long criterion runs) from
+//! bytes through decode -> ingest -> plan; the batch's generation and the
+//! commit of its plan (every op acknowledged) are outside the timing, so the
+//! next iteration starts from a synced state again.
+//!
+//! The target: the cost per change at 1,000,000 objects at most 1.3x the
+//! cost at 10,000.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use idsync::change::ChangeBatch;
+use idsync::target::TargetView;
+
+mod support;
+
+const BATCH: u64 = 1_000;
+
+fn scale(c: &mut Criterion) {
+    let mut group = c.benchmark_group("scale");
+    group.throughput(Throughput::Elements(BATCH));
+    let sizes: &[(u64, &str)] = &[(10_000, "10k"), (100_000, "100k"), (1_000_000, "1m")];
+    for &(objects, label) in sizes {
+        let groups = objects / 31;
+        let users = objects - groups;
+        let (mut engine, mut dir) = support::synced(0x5ca1e ^ objects, users, groups, 30);
+        let target = TargetView::default();
+        let mut seed = 1u64;
+        group.bench_function(BenchmarkId::new("per_change_1k", label), |b| {
+            b.iter_custom(|iters| {
+                let mut timed = Duration::ZERO;
+                for _ in 0..iters {
+                    seed += 1;
+                    let json = support::delta(&mut dir, seed, BATCH, support::Mix::Steady)
+                        .to_json()
+                        .expect("encodable");
+                    let start = Instant::now();
+                    let batch = ChangeBatch::from_json(black_box(&json)).expect("decodes");
+                    engine.ingest(&batch).expect("ingests");
+                    let plan = engine.plan(support::now(), &target);
+                    timed += start.elapsed();
+                    let results = support::ack(&plan);
+                    engine
+                        .commit(&plan, &results, support::now())
+                        .expect("commits");
+                }
+                timed
+            })
+        });
+        drop(engine);
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(10);
+    targets = scale
+}
+criterion_main!(benches);

@@ -638,7 +638,23 @@ impl InMemoryTarget {
     }
 
     /// Applies the uniqueness and domain rules to the values `obj` asks for.
+    ///
+    /// A value the stored object already has quarantined is never a reason
+    /// to reject the write: it stays quarantined while its conflict lasts.
+    /// Rejecting it would abort the whole re-evaluation, so the background
+    /// pass (and any later write) could never restore the object's other
+    /// quarantined values once their conflicts are gone.
     fn resolve(&mut self, obj: &CloudObject) -> Result<Resolved, TargetError> {
+        let quarantined: Vec<ProvisioningError> = self
+            .objects
+            .get(&obj.id)
+            .map(|o| o.provisioning_errors.clone())
+            .unwrap_or_default();
+        let already = |property: &str, value: &str| {
+            quarantined.iter().any(|e| {
+                e.property_causing_error == property && e.value.eq_ignore_ascii_case(value)
+            })
+        };
         let mut errors = Vec::new();
         let mut upn = None;
         let mut placeholder_for = None;
@@ -666,7 +682,7 @@ impl InMemoryTarget {
             };
             match self.by_upn.get(&candidate.to_lowercase()) {
                 Some(owner) if *owner != obj.id => {
-                    if !self.resiliency {
+                    if !self.resiliency && !already("UserPrincipalName", &candidate) {
                         return Err(err(
                             TargetErrorKind::DuplicateValue,
                             format!(
@@ -720,7 +736,8 @@ impl InMemoryTarget {
                             q.strip_prefix("SMTP:")
                                 .is_some_and(|a| a.eq_ignore_ascii_case(address))
                         });
-                    if obj.kind == ObjectKind::User && kind == "smtp" && owner_primary {
+                    let kept = already("ProxyAddress", p);
+                    if obj.kind == ObjectKind::User && kind == "smtp" && owner_primary && !kept {
                         return Err(err(
                             TargetErrorKind::DuplicateValue,
                             format!(
@@ -729,7 +746,7 @@ impl InMemoryTarget {
                             ),
                         ));
                     }
-                    if !self.resiliency {
+                    if !self.resiliency && !kept {
                         return Err(err(
                             TargetErrorKind::DuplicateValue,
                             format!("proxy address {p} is already used by object {}", owner.id),

@@ -47,6 +47,19 @@
 //! transient, retried once the conflict is resolved). Results a host sends
 //! for a withheld op are refused before anything is committed.
 //!
+//! Only *active* exports count as taken: an object another configuration
+//! soft-deleted (it left that forest's scope) may be claimed, which is how
+//! an account migrated between forests with its ms-DS-ConsistencyGuid is
+//! hard-matched and restored by its new configuration. Should the old one
+//! later try to restore it, that restore is the conflicting claim.
+//!
+//! A conflict is not resolved by the tenant: each cycle logs it again until
+//! a source changes. Because the withheld ops count as permanent failures,
+//! a conflicting object is quarantined after its configuration's
+//! `quarantine_after` cycles and stops claiming; if the other side is not
+//! quarantined yet (a lower setting on one side), the other side's claim
+//! then stands alone and is exported: first come, first served, never both.
+//!
 //! Static overlap detection only compares configurations that may read the
 //! same directory: two configurations whose `domain.fqdn` are both set and
 //! differ read different directories, and "the whole directory" of one is

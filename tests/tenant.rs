@@ -551,3 +551,42 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_quarantined_claim_lets_the_other_side_stand_alone_and_never_both() {
+    let mut corp_cfg = config("corp", "corp.example.com");
+    corp_cfg.quarantine_after = 2;
+    let mut tenant = Tenant::new(vec![corp_cfg, config("fabrikam", "fabrikam.com")]).unwrap();
+    let mut corp = Forest::new("DC=corp,DC=example,DC=com", 1, "corp");
+    let mut fab = Forest::new("DC=fabrikam,DC=com", 2, "fabrikam");
+    let ann = corp.user("Ann Lee");
+    let dan = fab.user("Dan Orr");
+    fab.ad.set_consistency_guid(dan, &ann.to_ad_bytes()).unwrap();
+    corp.read_into(&mut tenant);
+    fab.read_into(&mut tenant);
+    let mut cloud = target();
+    for c in 0..2 {
+        let plan = cycle(&mut tenant, &mut cloud, now(c));
+        assert_eq!(plan.conflicts.len(), 1);
+    }
+    assert!(tenant.engine("corp").unwrap().failure(&ann).unwrap().quarantined);
+    // Ann no longer claims: Dan's claim stands alone.
+    let plan = cycle(&mut tenant, &mut cloud, now(2));
+    assert!(plan.conflicts.is_empty());
+    assert!(tenant.engine("fabrikam").unwrap().exported(&dan).is_some());
+    assert_eq!(with_anchor(&cloud, anchor_of(ann)), 1);
+    // Ann changes and claims again: Dan keeps the object.
+    corp.ad.set(ann, "displayName", [Value::str("Ann L")]).unwrap();
+    corp.read_into(&mut tenant);
+    fab.read_into(&mut tenant);
+    let plan = cycle(&mut tenant, &mut cloud, now(3));
+    assert_eq!(plan.conflicts.len(), 1);
+    let who: Vec<(&str, bool)> = plan.conflicts[0]
+        .claimants
+        .iter()
+        .map(|c| (c.config.as_str(), c.exported))
+        .collect();
+    assert_eq!(who, [("corp", false), ("fabrikam", true)]);
+    assert_eq!(with_anchor(&cloud, anchor_of(ann)), 1);
+    assert!(tenant.engine("corp").unwrap().exported(&ann).is_none());
+}

@@ -77,7 +77,7 @@ use crate::anchor::{Guid, ImmutableId};
 use crate::change::ChangeBatch;
 use crate::config::{ConfigError, SyncConfig};
 use crate::engine::{
-    CommitError, CommitReport, Engine, ExportStatus, IngestError, IngestReport, Plan,
+    CommitError, CommitReport, Engine, ExportStatus, IngestError, IngestReport, Plan, State,
 };
 use crate::log::{ErrorCategory, LogEntry, Outcome};
 use crate::object::ObjectKind;
@@ -112,6 +112,12 @@ pub enum TenantError {
         name: String,
         /// Why.
         source: ConfigError,
+    },
+    /// A snapshot for a configuration the tenant does not have.
+    #[error("snapshot for configuration {name:?}, which the tenant does not have")]
+    UnknownSnapshot {
+        /// The snapshot's configuration name.
+        name: String,
     },
     /// Configurations whose scopes overlap (one error per pair, each naming
     /// both configurations and the scope they share).
@@ -439,6 +445,42 @@ impl Tenant {
             return Err(TenantError::Overlap(overlaps));
         }
         Ok(Tenant { engines })
+    }
+
+    /// Loads the configurations like [`Tenant::new`] and restores each
+    /// engine from its snapshot (by configuration name; a configuration
+    /// without one starts empty). A snapshot for a configuration the
+    /// tenant does not have is refused.
+    pub fn restore(
+        configs: Vec<SyncConfig>,
+        states: Vec<(String, State)>,
+    ) -> Result<Tenant, TenantError> {
+        let mut tenant = Tenant::new(configs.clone())?;
+        for (name, state) in states {
+            let Some(i) = tenant.index_of(&name) else {
+                return Err(TenantError::UnknownSnapshot { name });
+            };
+            let (config_name, engine) = &mut tenant.engines[i];
+            let config = configs
+                .iter()
+                .find(|c| &c.name == config_name)
+                .ok_or_else(|| TenantError::UnknownSnapshot { name: name.clone() })?;
+            *engine = Engine::restore(config, state).map_err(|source| TenantError::Config {
+                index: i,
+                name: config_name.clone(),
+                source,
+            })?;
+        }
+        Ok(tenant)
+    }
+
+    /// A snapshot of every engine, by configuration name (call after
+    /// [`Tenant::commit`]).
+    pub fn snapshot(&self) -> Vec<(String, State)> {
+        self.engines
+            .iter()
+            .map(|(n, e)| (n.clone(), e.snapshot()))
+            .collect()
     }
 
     /// The configuration names, in order.

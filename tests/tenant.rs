@@ -561,7 +561,9 @@ fn a_quarantined_claim_lets_the_other_side_stand_alone_and_never_both() {
     let mut fab = Forest::new("DC=fabrikam,DC=com", 2, "fabrikam");
     let ann = corp.user("Ann Lee");
     let dan = fab.user("Dan Orr");
-    fab.ad.set_consistency_guid(dan, &ann.to_ad_bytes()).unwrap();
+    fab.ad
+        .set_consistency_guid(dan, &ann.to_ad_bytes())
+        .unwrap();
     corp.read_into(&mut tenant);
     fab.read_into(&mut tenant);
     let mut cloud = target();
@@ -569,14 +571,23 @@ fn a_quarantined_claim_lets_the_other_side_stand_alone_and_never_both() {
         let plan = cycle(&mut tenant, &mut cloud, now(c));
         assert_eq!(plan.conflicts.len(), 1);
     }
-    assert!(tenant.engine("corp").unwrap().failure(&ann).unwrap().quarantined);
+    assert!(
+        tenant
+            .engine("corp")
+            .unwrap()
+            .failure(&ann)
+            .unwrap()
+            .quarantined
+    );
     // Ann no longer claims: Dan's claim stands alone.
     let plan = cycle(&mut tenant, &mut cloud, now(2));
     assert!(plan.conflicts.is_empty());
     assert!(tenant.engine("fabrikam").unwrap().exported(&dan).is_some());
     assert_eq!(with_anchor(&cloud, anchor_of(ann)), 1);
     // Ann changes and claims again: Dan keeps the object.
-    corp.ad.set(ann, "displayName", [Value::str("Ann L")]).unwrap();
+    corp.ad
+        .set(ann, "displayName", [Value::str("Ann L")])
+        .unwrap();
     corp.read_into(&mut tenant);
     fab.read_into(&mut tenant);
     let plan = cycle(&mut tenant, &mut cloud, now(3));
@@ -589,4 +600,38 @@ fn a_quarantined_claim_lets_the_other_side_stand_alone_and_never_both() {
     assert_eq!(who, [("corp", false), ("fabrikam", true)]);
     assert_eq!(with_anchor(&cloud, anchor_of(ann)), 1);
     assert!(tenant.engine("corp").unwrap().exported(&ann).is_none());
+}
+
+#[test]
+fn a_restored_tenant_plans_the_same_next_cycle() {
+    let (mut tenant, mut corp, mut fab) = two_forests();
+    let ann = corp.user("Ann Lee");
+    let dan = fab.user("Dan Orr");
+    fab.ad
+        .set_consistency_guid(dan, &ann.to_ad_bytes())
+        .unwrap();
+    corp.user("Bob Ray");
+    corp.read_into(&mut tenant);
+    fab.read_into(&mut tenant);
+    let mut cloud = target();
+    cycle(&mut tenant, &mut cloud, now(0));
+    let configs = vec![
+        config("corp", "corp.example.com"),
+        config("fabrikam", "fabrikam.com"),
+    ];
+    let json = serde_json::to_string(&tenant.snapshot()).unwrap();
+    let restored = Tenant::restore(configs.clone(), serde_json::from_str(&json).unwrap()).unwrap();
+    let a = tenant.plan(now(1), &cloud);
+    let b = restored.plan(now(1), &cloud);
+    assert_eq!(a, b);
+    assert_eq!(a.conflicts.len(), 1);
+    let stray = vec![(
+        "other".to_owned(),
+        tenant.engine("corp").unwrap().snapshot(),
+    )];
+    let err = Tenant::restore(configs, stray).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"snapshot for configuration "other", which the tenant does not have"#
+    );
 }

@@ -559,7 +559,8 @@ impl Tenant {
                 got: results.len(),
             });
         }
-        for (index, (part, (name, engine))) in plan.parts.iter().zip(&self.engines).enumerate() {
+        let checks = plan.parts.iter().zip(&self.engines).zip(results);
+        for (index, ((part, (name, engine)), results)) in checks.enumerate() {
             if &part.config != name {
                 return Err(TenantCommitError::WrongPart {
                     index,
@@ -567,7 +568,7 @@ impl Tenant {
                     got: part.config.clone(),
                 });
             }
-            check_part(part, &results[index], engine)?;
+            check_part(part, results, engine)?;
         }
         let mut report = TenantCommitReport::default();
         for ((part, results), (name, engine)) in

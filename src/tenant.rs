@@ -660,6 +660,32 @@ struct Claim {
     target: Option<TargetId>,
 }
 
+/// What claims are grouped by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Anchor(ImmutableId),
+    Object(Guid),
+    Target(TargetId),
+}
+
+impl Key {
+    fn code(&self) -> ConflictCode {
+        match self {
+            Key::Anchor(_) => ConflictCode::DuplicateSourceAnchor,
+            Key::Object(_) => ConflictCode::ObjectInTwoConfigurations,
+            Key::Target(_) => ConflictCode::TargetObjectTaken,
+        }
+    }
+
+    fn text(&self) -> String {
+        match self {
+            Key::Anchor(a) => a.to_string(),
+            Key::Object(g) => g.to_string(),
+            Key::Target(t) => t.to_string(),
+        }
+    }
+}
+
 /// An active export of another configuration.
 #[derive(Debug, Clone, Copy)]
 struct Held {
@@ -797,31 +823,26 @@ impl<'a> Detector<'a> {
         let mut reported: HashSet<(usize, Guid)> = HashSet::new();
         let mut conflicts = Vec::new();
         // Anchors, objects and targets, each grouped in first-claim order.
-        let mut groups: Vec<(ConflictCode, String, Vec<&Claim>, Vec<Held>)> = Vec::new();
-        let mut group_of: HashMap<(ConflictCode, String), usize> = HashMap::new();
+        // Keys stay typed: text is made only for a conflict.
+        let mut groups: Vec<(Key, Vec<&Claim>)> = Vec::new();
+        let mut group_of: HashMap<Key, usize> = HashMap::new();
         for c in claims {
-            let mut keys: Vec<(ConflictCode, String, Vec<Held>)> = Vec::new();
-            if let Some(a) = c.anchor {
-                let held = by_anchor.get(&a).cloned().unwrap_or_default();
-                keys.push((ConflictCode::DuplicateSourceAnchor, a.to_string(), held));
-            }
-            let held = by_object.get(&c.object).cloned().unwrap_or_default();
-            keys.push((
-                ConflictCode::ObjectInTwoConfigurations,
-                c.object.to_string(),
-                held,
-            ));
-            if let Some(t) = &c.target {
-                let held = by_target.get(t).cloned().unwrap_or_default();
-                keys.push((ConflictCode::TargetObjectTaken, t.to_string(), held));
-            }
-            for (code, on, held) in keys {
-                let k = *group_of.entry((code, on.clone())).or_insert_with(|| {
-                    groups.push((code, on, Vec::new(), held));
-                    groups.len() - 1
-                });
+            let keys = [
+                c.anchor.map(Key::Anchor),
+                Some(Key::Object(c.object)),
+                c.target.clone().map(Key::Target),
+            ];
+            for key in keys.into_iter().flatten() {
+                let k = match group_of.get(&key) {
+                    Some(k) => *k,
+                    None => {
+                        group_of.insert(key.clone(), groups.len());
+                        groups.push((key, Vec::new()));
+                        groups.len() - 1
+                    }
+                };
                 if let Some(g) = groups.get_mut(k) {
-                    g.2.push(c);
+                    g.1.push(c);
                 }
             }
         }
@@ -832,8 +853,20 @@ impl<'a> Detector<'a> {
             ConflictCode::ObjectInTwoConfigurations,
             ConflictCode::TargetObjectTaken,
         ] {
-            for (gcode, on, group_claims, held) in &groups {
-                if *gcode != code {
+            for (key, group_claims) in &groups {
+                if key.code() != code {
+                    continue;
+                }
+                let held: &[Held] = match key {
+                    Key::Anchor(a) => by_anchor.get(a),
+                    Key::Object(g) => by_object.get(g),
+                    Key::Target(t) => by_target.get(t),
+                }
+                .map_or(&[], Vec::as_slice);
+                let first = group_claims.first().map(|c| c.engine);
+                let alone = group_claims.iter().all(|c| Some(c.engine) == first)
+                    && held.iter().all(|h| Some(h.engine) == first);
+                if alone {
                     continue;
                 }
                 let claimed: HashSet<usize> = group_claims.iter().map(|c| c.engine).collect();
@@ -842,16 +875,10 @@ impl<'a> Detector<'a> {
                     .copied()
                     .filter(|h| !claimed.contains(&h.engine))
                     .collect();
-                let mut engines = claimed.clone();
-                engines.extend(held.iter().map(|h| h.engine));
-                if engines.len() < 2 {
-                    continue;
-                }
-                let fresh: Vec<&&Claim> = group_claims
+                let fresh = group_claims
                     .iter()
-                    .filter(|c| !reported.contains(&(c.engine, c.object)))
-                    .collect();
-                if fresh.is_empty() {
+                    .any(|c| !reported.contains(&(c.engine, c.object)));
+                if !fresh {
                     continue;
                 }
                 reported.extend(group_claims.iter().map(|c| (c.engine, c.object)));
@@ -866,7 +893,7 @@ impl<'a> Detector<'a> {
                 claimants.sort_by_key(|(e, c)| (*e, c.object));
                 conflicts.push(Conflict {
                     code,
-                    on: on.clone(),
+                    on: key.text(),
                     claimants: claimants.into_iter().map(|(_, c)| c).collect(),
                 });
             }

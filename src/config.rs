@@ -162,6 +162,35 @@ impl SyncConfig {
             .scope
             .compile(&mut table)
             .map_err(|e| ConfigError::Scope(e.prefixed(path)))?;
+        // Protections read attributes too: intern them, and compile filters
+        // as scopes (kinds: all, no containers, no built-in exclusions).
+        let mut protected_filters = Vec::new();
+        for (i, p) in self.deletion.protected.iter().enumerate() {
+            match p {
+                crate::deletion::Protection::Attribute { attribute, .. } => {
+                    table.intern(attribute).map_err(|e| ConfigError::Field {
+                        path: format!("{path}.deletion.protected[{i}].attribute"),
+                        message: e.to_string(),
+                    })?;
+                }
+                crate::deletion::Protection::Filter { filter } => {
+                    let scope = ScopeConfig {
+                        filters: crate::scope::KindFilters {
+                            user: Some(filter.clone()),
+                            group: Some(filter.clone()),
+                            contact: Some(filter.clone()),
+                        },
+                        builtin_exclusions: false,
+                        ..ScopeConfig::default()
+                    };
+                    let compiled = scope.compile(&mut table).map_err(|e| {
+                        ConfigError::Scope(e.prefixed(&format!("{path}.deletion.protected[{i}].")))
+                    })?;
+                    protected_filters.push((i, compiled));
+                }
+                _ => {}
+            }
+        }
         let mut macros = self.macros.clone();
         macros
             .0
@@ -198,6 +227,7 @@ impl SyncConfig {
             user,
             group,
             contact,
+            protected_filters,
         })
     }
 }
@@ -220,6 +250,8 @@ pub struct CompiledConfig {
     pub(crate) user: CompiledMappings,
     pub(crate) group: CompiledMappings,
     pub(crate) contact: CompiledMappings,
+    /// `deletion.protected[i]` filters, compiled as scopes.
+    pub(crate) protected_filters: Vec<(usize, CompiledScope)>,
 }
 
 impl CompiledConfig {

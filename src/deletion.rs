@@ -197,7 +197,7 @@ impl SourceHealth {
 }
 
 /// An object (or set of objects) never deleted or disabled automatically.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "by")]
 pub enum Protection {
     /// The object with this source anchor.
@@ -217,6 +217,12 @@ pub enum Protection {
         attribute: String,
         /// The values that protect.
         values: Vec<String>,
+    },
+    /// Every object a scoping-style attribute filter selects (the same
+    /// clauses and operators as scoping filters).
+    Filter {
+        /// The filter.
+        filter: crate::scope::AttributeFilter,
     },
 }
 

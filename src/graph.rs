@@ -85,6 +85,12 @@
 //! [`GraphRequest::resolve_created`] once the earlier batch answered.
 //! Requests without `dependsOn` may run in any order inside a batch (Graph's
 //! rule), so a host that needs strict plan order sends one request at a time.
+//!
+//! Graph's JSON batching orders dependent requests but does not substitute
+//! one response's id into another request (OData's `$<content-id>`
+//! referencing is not supported there), so a `$<n>` is a placeholder for
+//! the host: it sends [`GraphBatch::ready`] first, then fills in the created
+//! ids with [`GraphRequest::resolve_created`] and sends the rest.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -804,6 +810,15 @@ impl GraphBatch {
         json!({ "requests": self.requests.iter().map(GraphRequest::log_form).collect::<Vec<_>>() })
     }
 
+    /// The requests that refer to no object still to be created (no
+    /// `$<n>`): what a host can send to Graph as they are.
+    pub fn ready(&self) -> Vec<&GraphRequest> {
+        self.requests
+            .iter()
+            .filter(|r| r.unresolved_refs().is_empty())
+            .collect()
+    }
+
     /// The ops outside this batch whose created ids its requests still
     /// need (substitute them with [`GraphRequest::resolve_created`]).
     pub fn external_refs(&self) -> Vec<OpId> {
@@ -860,8 +875,8 @@ pub fn batch(requests: Vec<GraphRequest>, max: usize) -> Vec<GraphBatch> {
     for (i, r) in requests.iter().enumerate() {
         for d in &r.depends_on {
             if let Some(&j) = position.get(d.as_str()) {
-                if j < i {
-                    last_dependent[j] = last_dependent[j].max(i);
+                if let Some(last) = last_dependent.get_mut(j).filter(|_| j < i) {
+                    *last = (*last).max(i);
                 }
             }
         }

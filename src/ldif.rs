@@ -49,8 +49,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::anchor::Guid;
+use crate::change::{
+    AttrChange, AttrOp, BatchHeader, BatchKind, Change, ChangeBatch, Completeness, Tombstone,
+    VoidReason, Watermark,
+};
 use crate::dn::{Dn, DnError};
 use crate::object::{AttrName, Attributes, ObjectKind, Secret, SourceObject, Value, Values};
+use crate::source::{DirectorySource, SourceError};
 
 /// The longest physical line accepted, in bytes (without the line end).
 pub const MAX_LINE_LEN: usize = 1 << 20;
@@ -643,7 +648,6 @@ pub fn to_source_object(
     let mut guid: Option<(Guid, u64)> = None;
     let mut grouped: Vec<(AttrName, Values)> = Vec::new();
     for av in attributes {
-        let attr_type = av.attr.attr_type();
         if av.attr.is("objectGUID") {
             if guid.is_some() {
                 return Err(LdifObjectError::InvalidObjectGuid {
@@ -660,41 +664,7 @@ pub fn to_source_object(
             })?;
             guid = Some((g, av.line));
         }
-        let binary_option = av.attr.has_option("binary");
-        let value = if is_secret(&av.attr) {
-            Value::Secret(Secret::new(av.value.as_bytes().to_vec()))
-        } else if binary_option || is_one_of(BINARY_ATTRIBUTES, attr_type) {
-            Value::bytes(av.value.as_bytes())
-        } else {
-            match av.value.as_text() {
-                None => Value::bytes(av.value.as_bytes()),
-                Some(text) if is_one_of(DN_ATTRIBUTES, attr_type) => {
-                    Value::Dn(Dn::parse(text).map_err(|source| {
-                        LdifObjectError::InvalidDnValue {
-                            line: av.line,
-                            dn: dn.clone(),
-                            attribute: av.attr.as_str().to_owned(),
-                            source,
-                        }
-                    })?)
-                }
-                Some(text) => Value::str(text),
-            }
-        };
-        let name = if binary_option {
-            let mut n = attr_type.to_owned();
-            for o in av
-                .attr
-                .options()
-                .filter(|o| !o.eq_ignore_ascii_case("binary"))
-            {
-                n.push(';');
-                n.push_str(o);
-            }
-            AttrName::new(&n)
-        } else {
-            AttrName::new(av.attr.as_str())
-        };
+        let (name, value) = convert_value(dn, &av.attr, &av.value, av.line)?;
         match grouped.iter_mut().find(|(n, _)| *n == name) {
             Some((_, values)) => values.push(value),
             None => grouped.push((name, std::iter::once(value).collect())),
@@ -722,6 +692,47 @@ pub fn to_source_object(
         kind,
         attributes: attrs,
     })
+}
+
+/// Converts one LDIF value the way [`to_source_object`] does: the attribute
+/// name (the `;binary` option dropped) and the typed value.
+fn convert_value(
+    dn: &Dn,
+    attr: &AttributeDescription,
+    value: &LdifValue,
+    line: u64,
+) -> Result<(AttrName, Value), LdifObjectError> {
+    let attr_type = attr.attr_type();
+    let binary_option = attr.has_option("binary");
+    let value = if is_secret(attr) {
+        Value::Secret(Secret::new(value.as_bytes().to_vec()))
+    } else if binary_option || is_one_of(BINARY_ATTRIBUTES, attr_type) {
+        Value::bytes(value.as_bytes())
+    } else {
+        match value.as_text() {
+            None => Value::bytes(value.as_bytes()),
+            Some(text) if is_one_of(DN_ATTRIBUTES, attr_type) => Value::Dn(
+                Dn::parse(text).map_err(|source| LdifObjectError::InvalidDnValue {
+                    line,
+                    dn: dn.clone(),
+                    attribute: attr.as_str().to_owned(),
+                    source,
+                })?,
+            ),
+            Some(text) => Value::str(text),
+        }
+    };
+    let name = if binary_option {
+        let mut n = attr_type.to_owned();
+        for o in attr.options().filter(|o| !o.eq_ignore_ascii_case("binary")) {
+            n.push(';');
+            n.push_str(o);
+        }
+        AttrName::new(&n)
+    } else {
+        AttrName::new(attr.as_str())
+    };
+    Ok((name, value))
 }
 
 /// Reads every record of `text`, stopping at the first error.
@@ -1673,6 +1684,558 @@ fn scan_description(b: &[u8]) -> Result<usize, (usize, &'static str)> {
     Ok(i)
 }
 
+// ---------------------------------------------------------------------------
+// LDIF as a directory source
+// ---------------------------------------------------------------------------
+
+/// Why LDIF text cannot feed the engine.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LdifSourceError {
+    /// The text is not valid LDIF.
+    #[error(transparent)]
+    Syntax(#[from] LdifError),
+    /// A record is not a source object (no objectGUID, a bad value, a change
+    /// record where an entry was expected).
+    #[error(transparent)]
+    Object(#[from] LdifObjectError),
+    /// Two entries with one objectGUID.
+    #[error("ldif record at line {line} ({dn}): objectGUID {guid} is already used by {other}")]
+    DuplicateGuid {
+        /// The line of the second record's `dn:`.
+        line: u64,
+        /// The second record's DN.
+        dn: Dn,
+        /// The GUID.
+        guid: Guid,
+        /// The DN of the entry that has it.
+        other: Dn,
+    },
+    /// Two entries at one DN.
+    #[error("ldif record at line {line}: an entry {dn} already exists")]
+    DuplicateDn {
+        /// The line of the second record's `dn:`.
+        line: u64,
+        /// The DN.
+        dn: Dn,
+    },
+    /// A change record for an entry the source does not hold (its objectGUID
+    /// cannot be known).
+    #[error("ldif record at line {line}: {change} of {dn}, which is not in the directory")]
+    UnknownEntry {
+        /// The line of the record's `dn:`.
+        line: u64,
+        /// The DN.
+        dn: Dn,
+        /// The change type.
+        change: &'static str,
+    },
+    /// A delete of an entry that still has entries under it (LDAP refuses
+    /// it too: notAllowedOnNonLeaf).
+    #[error("ldif record at line {line}: {dn} has entries under it and cannot be deleted")]
+    NotLeaf {
+        /// The line of the record's `dn:`.
+        line: u64,
+        /// The DN.
+        dn: Dn,
+    },
+    /// A modify that changes objectGUID (the one attribute an entry keeps).
+    #[error("ldif line {line} ({dn}): objectGUID cannot be modified")]
+    ObjectGuidModified {
+        /// The line of the modification.
+        line: u64,
+        /// The record's DN.
+        dn: Dn,
+    },
+    /// A moddn whose new DN cannot be built.
+    #[error("ldif record at line {line} ({dn}): bad new dn: {source}")]
+    BadNewDn {
+        /// The line of the record's `dn:`.
+        line: u64,
+        /// The record's DN.
+        dn: Dn,
+        /// Why.
+        source: DnError,
+    },
+    /// A critical control idsync does not implement: applying the change
+    /// without it would not be what the file asks for.
+    #[error("ldif line {line}: critical control {oid} is not supported")]
+    CriticalControl {
+        /// The line of the control.
+        line: u64,
+        /// Its OID.
+        oid: String,
+    },
+}
+
+/// An LDIF export as a [`DirectorySource`]: content records (or
+/// `changetype: add` records, as `ldifde` writes them) are the directory;
+/// a full read returns it in pages; change records added with
+/// [`LdifSource::apply_changes`] are the deltas.
+///
+/// The source keeps the directory's current state (so a full read after
+/// changes reflects them) and the objectGUID of every DN, because LDIF
+/// change records name entries by DN while the engine keys them by
+/// objectGUID. Its watermark is the number of change sets applied, as an
+/// opaque DirSync-style cookie (`ldif:<n>` from DC `ldif`).
+///
+/// ```
+/// use idsync::ldif::LdifSource;
+/// use idsync::change::{BatchKind, Change, Completeness};
+/// use idsync::source::DirectorySource;
+/// let content = "dn: CN=Ann,OU=Staff,DC=corp,DC=com\n\
+///                objectClass: user\nobjectGUID:: /xmWb4aLEdC0LQDAT8lk/w==\ncn: Ann\n";
+/// let mut source = LdifSource::new("corp", content)?;
+/// let pages = source.full_read()?;
+/// assert!(matches!(pages[0].header.kind,
+///     BatchKind::Full { completeness: Completeness::Finished, objects: 1, .. }));
+/// let since = pages[0].header.watermark.clone();
+///
+/// source.apply_changes("dn: CN=Ann,OU=Staff,DC=corp,DC=com\nchangetype: modify\n\
+///                       replace: title\ntitle: Engineer\n-\n")?;
+/// let delta = source.changes_since(&since)?;
+/// assert!(matches!(&delta.records[0], Change::Modify { .. }));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct LdifSource {
+    config: String,
+    page_size: usize,
+    objects: Vec<SourceObject>,
+    deltas: Vec<Vec<Change>>,
+}
+
+/// The DN a `dc=` suffix of `dn` names (the naming context), or the root.
+fn naming_context(dn: &Dn) -> Dn {
+    let rdns: Vec<&str> = dn.rdns().collect();
+    let start = rdns
+        .iter()
+        .rposition(|r| !r.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("dc=")))
+        .map_or(0, |i| i + 1);
+    Dn::parse(&rdns.get(start..).unwrap_or_default().join(",")).unwrap_or_else(|_| Dn::root())
+}
+
+impl LdifSource {
+    /// A source for configuration `config` whose directory is the content
+    /// records of `content` (pages of 1,000 objects). Every record needs an
+    /// objectGUID; a change record other than `add` is an error.
+    pub fn new(config: &str, content: &str) -> Result<LdifSource, LdifSourceError> {
+        let mut source = LdifSource {
+            config: config.to_owned(),
+            page_size: 1000,
+            objects: Vec::new(),
+            deltas: Vec::new(),
+        };
+        for record in records(content) {
+            let record = record?;
+            let object = record.to_source_object()?;
+            source.check_new(&object, record.line())?;
+            source.objects.push(object);
+        }
+        Ok(source)
+    }
+
+    /// Sets the page size of full reads.
+    pub fn with_page_size(mut self, n: usize) -> LdifSource {
+        self.page_size = n.max(1);
+        self
+    }
+
+    /// The directory as it stands, in file order.
+    pub fn objects(&self) -> &[SourceObject] {
+        &self.objects
+    }
+
+    /// The entry at `dn`.
+    pub fn get_by_dn(&self, dn: &Dn) -> Option<&SourceObject> {
+        self.objects.iter().find(|o| o.dn == *dn)
+    }
+
+    /// The number of change sets applied (the watermark's position).
+    pub fn position(&self) -> usize {
+        self.deltas.len()
+    }
+
+    /// Applies the change records of `text` as one change set (the next
+    /// delta), converting each to a [`Change`]: `add` to an add, `delete` to
+    /// a tombstone, `modify` to attribute changes (`add:` and `delete:` with
+    /// values are incremental, `replace:` and a valueless `delete:` replace),
+    /// `moddn` to a move carrying the RDN attribute's change. A content
+    /// record replaces the whole entry. All or nothing: on an error the
+    /// source is unchanged. Returns the number of records.
+    pub fn apply_changes(&mut self, text: &str) -> Result<usize, LdifSourceError> {
+        let mut next = self.objects.clone();
+        let mut changes = Vec::new();
+        for record in records(text) {
+            let record = record?;
+            changes.push(apply_record(&mut next, &record)?);
+        }
+        let n = changes.len();
+        self.objects = next;
+        self.deltas.push(changes);
+        Ok(n)
+    }
+
+    fn check_new(&self, object: &SourceObject, line: u64) -> Result<(), LdifSourceError> {
+        check_new(&self.objects, object, line)
+    }
+
+    fn watermark_at(n: usize) -> Watermark {
+        Watermark::dirsync(format!("ldif:{n}").as_bytes(), "ldif")
+    }
+
+    fn position_of(w: &Watermark) -> Option<usize> {
+        match w {
+            Watermark::DirSync { cookie, .. } => std::str::from_utf8(cookie)
+                .ok()?
+                .strip_prefix("ldif:")?
+                .parse()
+                .ok(),
+            _ => None,
+        }
+    }
+}
+
+fn check_new(
+    objects: &[SourceObject],
+    object: &SourceObject,
+    line: u64,
+) -> Result<(), LdifSourceError> {
+    if let Some(other) = objects.iter().find(|o| o.guid == object.guid) {
+        return Err(LdifSourceError::DuplicateGuid {
+            line,
+            dn: object.dn.clone(),
+            guid: object.guid,
+            other: other.dn.clone(),
+        });
+    }
+    if objects.iter().any(|o| o.dn == object.dn) {
+        return Err(LdifSourceError::DuplicateDn {
+            line,
+            dn: object.dn.clone(),
+        });
+    }
+    Ok(())
+}
+
+fn position_by_dn(
+    objects: &[SourceObject],
+    dn: &Dn,
+    line: u64,
+    change: &'static str,
+) -> Result<usize, LdifSourceError> {
+    objects
+        .iter()
+        .position(|o| o.dn == *dn)
+        .ok_or_else(|| LdifSourceError::UnknownEntry {
+            line,
+            dn: dn.clone(),
+            change,
+        })
+}
+
+fn reclassify(object: &mut SourceObject) {
+    object.kind = ObjectKind::classify(
+        object
+            .attributes
+            .get("objectClass")
+            .iter()
+            .filter_map(Value::as_str),
+    );
+}
+
+/// Applies one record to `objects` and returns it as a [`Change`].
+fn apply_record(
+    objects: &mut Vec<SourceObject>,
+    record: &LdifRecord,
+) -> Result<Change, LdifSourceError> {
+    let line = record.line();
+    let change = match record {
+        LdifRecord::Content(entry) => {
+            let object = entry.to_source_object()?;
+            match objects.iter().position(|o| o.guid == object.guid) {
+                Some(i) => {
+                    let rest: Vec<SourceObject> = objects
+                        .iter()
+                        .enumerate()
+                        .filter(|&(j, _)| j != i)
+                        .map(|(_, o)| o.clone())
+                        .collect();
+                    check_new(&rest, &object, line)?;
+                    if let Some(slot) = objects.get_mut(i) {
+                        *slot = object.clone();
+                    }
+                }
+                None => {
+                    check_new(objects, &object, line)?;
+                    objects.push(object.clone());
+                }
+            }
+            return Ok(Change::Add {
+                guid: object.guid,
+                dn: object.dn,
+                attributes: object.attributes,
+                password_hash: None,
+            });
+        }
+        LdifRecord::Change(c) => c,
+    };
+    if let Some(control) = change.controls.iter().find(|c| c.critical) {
+        return Err(LdifSourceError::CriticalControl {
+            line: control.line,
+            oid: control.oid.clone(),
+        });
+    }
+    let dn = &change.dn;
+    match &change.change {
+        LdifChange::Add(_) => {
+            let object = record.to_source_object()?;
+            check_new(objects, &object, line)?;
+            objects.push(object.clone());
+            Ok(Change::Add {
+                guid: object.guid,
+                dn: object.dn,
+                attributes: object.attributes,
+                password_hash: None,
+            })
+        }
+        LdifChange::Delete => {
+            let i = position_by_dn(objects, dn, line, "delete")?;
+            if objects.iter().any(|o| o.dn != *dn && o.dn.is_under(dn)) {
+                return Err(LdifSourceError::NotLeaf {
+                    line,
+                    dn: dn.clone(),
+                });
+            }
+            let object = objects.remove(i);
+            let name = dn
+                .rdn_avas(0)
+                .and_then(|avas| avas.into_iter().next())
+                .map(|a| a.value)
+                .unwrap_or_default();
+            let tombstone = Tombstone::new(object.guid, &name, &naming_context(dn), dn.parent())
+                .map_err(|source| LdifSourceError::BadNewDn {
+                    line,
+                    dn: dn.clone(),
+                    source,
+                })?;
+            Ok(Change::Delete(tombstone))
+        }
+        LdifChange::Modify(mods) => {
+            let i = position_by_dn(objects, dn, line, "modify")?;
+            let mut attr_changes = Vec::with_capacity(mods.len());
+            for m in mods {
+                if m.attr.is("objectGUID") {
+                    return Err(LdifSourceError::ObjectGuidModified {
+                        line: m.line,
+                        dn: dn.clone(),
+                    });
+                }
+                let mut name = None;
+                let mut values = Values::new();
+                for v in &m.values {
+                    let (n, value) = convert_value(dn, &m.attr, v, m.line)?;
+                    name = Some(n);
+                    values.push(value);
+                }
+                let name = match name {
+                    Some(n) => n,
+                    None => convert_value(dn, &m.attr, &LdifValue::Text(String::new()), m.line)
+                        .map(|(n, _)| n)
+                        .unwrap_or_else(|_| AttrName::new(m.attr.as_str())),
+                };
+                let op = match (m.op, values.is_empty()) {
+                    (ModOp::Replace, _) | (ModOp::Delete, true) => AttrOp::Replace(values),
+                    (ModOp::Add, _) => AttrOp::Incremental {
+                        add: values,
+                        remove: Values::new(),
+                    },
+                    (ModOp::Delete, false) => AttrOp::Incremental {
+                        add: Values::new(),
+                        remove: values,
+                    },
+                };
+                attr_changes.push(AttrChange { name, op });
+            }
+            let object = objects
+                .get_mut(i)
+                .ok_or_else(|| LdifSourceError::UnknownEntry {
+                    line,
+                    dn: dn.clone(),
+                    change: "modify",
+                })?;
+            apply_attr_changes(object, &attr_changes);
+            Ok(Change::Modify {
+                guid: object.guid,
+                changes: attr_changes,
+                password_hash: None,
+            })
+        }
+        LdifChange::ModDn {
+            new_rdn,
+            delete_old_rdn,
+            ..
+        } => {
+            let i = position_by_dn(objects, dn, line, "moddn")?;
+            let new_dn = change
+                .new_dn()
+                .map_err(|source| LdifSourceError::BadNewDn {
+                    line,
+                    dn: dn.clone(),
+                    source,
+                })?;
+            if new_dn != *dn && objects.iter().any(|o| o.dn == new_dn) {
+                return Err(LdifSourceError::DuplicateDn { line, dn: new_dn });
+            }
+            let mut attr_changes = Vec::new();
+            let new_avas = new_rdn.rdn_avas(0).unwrap_or_default();
+            let old_avas = dn.rdn_avas(0).unwrap_or_default();
+            for ava in &new_avas {
+                let remove: Values = if *delete_old_rdn {
+                    old_avas
+                        .iter()
+                        .filter(|o| {
+                            o.attr_type.eq_ignore_ascii_case(&ava.attr_type) && o.value != ava.value
+                        })
+                        .map(|o| Value::str(&o.value))
+                        .collect()
+                } else {
+                    Values::new()
+                };
+                attr_changes.push(AttrChange {
+                    name: AttrName::new(&ava.attr_type),
+                    op: AttrOp::Incremental {
+                        add: std::iter::once(Value::str(&ava.value)).collect(),
+                        remove,
+                    },
+                });
+            }
+            let guid = objects
+                .get(i)
+                .map(|o| o.guid)
+                .unwrap_or_else(|| Guid::from_u128(0));
+            if let Some(object) = objects.get_mut(i) {
+                if object.attributes.contains("distinguishedName") {
+                    attr_changes.push(AttrChange {
+                        name: AttrName::new("distinguishedName"),
+                        op: AttrOp::Replace(std::iter::once(Value::str(new_dn.as_str())).collect()),
+                    });
+                }
+                apply_attr_changes(object, &attr_changes);
+            }
+            // Entries under a moved one move with it (the engine's mirror
+            // rebases them the same way; LDAP reports only the moved entry).
+            for o in objects.iter_mut() {
+                if let Some(rebased) = o.dn.rebase(dn, &new_dn) {
+                    o.dn = rebased;
+                }
+            }
+            Ok(Change::Move {
+                guid,
+                dn: new_dn,
+                changes: attr_changes,
+                password_hash: None,
+            })
+        }
+    }
+}
+
+fn apply_attr_changes(object: &mut SourceObject, changes: &[AttrChange]) {
+    for c in changes {
+        let mut values: Values = object
+            .attributes
+            .get(c.name.as_str())
+            .iter()
+            .cloned()
+            .collect();
+        c.op.apply(&mut values);
+        if values.is_empty() {
+            object.attributes.remove(c.name.as_str());
+        } else {
+            object.attributes.set(c.name.clone(), values);
+        }
+    }
+    reclassify(object);
+}
+
+impl DirectorySource for LdifSource {
+    fn full_read(&mut self) -> Result<Vec<ChangeBatch>, SourceError> {
+        let watermark = LdifSource::watermark_at(self.deltas.len());
+        let chunks: Vec<&[SourceObject]> = if self.objects.is_empty() {
+            vec![&[]]
+        } else {
+            self.objects.chunks(self.page_size).collect()
+        };
+        let last = chunks.len().saturating_sub(1);
+        let mut since = Watermark::None;
+        let mut read = 0u64;
+        let mut pages = Vec::with_capacity(chunks.len());
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            read += chunk.len() as u64;
+            let page_mark = if i == last {
+                watermark.clone()
+            } else {
+                Watermark::dirsync(
+                    format!("ldif:{}:page-{i}", self.deltas.len()).as_bytes(),
+                    "ldif",
+                )
+            };
+            pages.push(ChangeBatch {
+                header: BatchHeader {
+                    source: self.config.as_str().into(),
+                    since: since.clone(),
+                    watermark: page_mark.clone(),
+                    kind: BatchKind::Full {
+                        page: u32::try_from(i).unwrap_or(u32::MAX),
+                        completeness: if i == last {
+                            Completeness::Finished
+                        } else {
+                            Completeness::InProgress
+                        },
+                        objects: read,
+                    },
+                },
+                records: chunk
+                    .iter()
+                    .map(|o| Change::Add {
+                        guid: o.guid,
+                        dn: o.dn.clone(),
+                        attributes: o.attributes.clone(),
+                        password_hash: None,
+                    })
+                    .collect(),
+            });
+            since = page_mark;
+        }
+        Ok(pages)
+    }
+
+    fn changes_since(&mut self, since: &Watermark) -> Result<ChangeBatch, SourceError> {
+        let from = match LdifSource::position_of(since) {
+            Some(n) if n <= self.deltas.len() => n,
+            Some(_) => return Err(SourceError::WatermarkVoid(VoidReason::Reset)),
+            None => return Err(SourceError::WatermarkVoid(VoidReason::NoBaseline)),
+        };
+        let records = self
+            .deltas
+            .get(from..)
+            .unwrap_or_default()
+            .iter()
+            .flatten()
+            .cloned()
+            .collect();
+        Ok(ChangeBatch {
+            header: BatchHeader {
+                source: self.config.as_str().into(),
+                since: since.clone(),
+                watermark: LdifSource::watermark_at(self.deltas.len()),
+                kind: BatchKind::Delta,
+            },
+            records,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1773,5 +2336,60 @@ mod tests {
             "{debug}"
         );
         assert!(debug.contains("<1 redacted>"));
+    }
+
+    #[test]
+    fn naming_context_is_the_dc_suffix() {
+        let nc = |d: &str| naming_context(&Dn::parse(d).unwrap()).as_str().to_owned();
+        assert_eq!(nc("CN=Ann,OU=S,DC=corp,DC=com"), "DC=corp,DC=com");
+        assert_eq!(nc("cn=Ann,dc=x"), "dc=x");
+        assert_eq!(nc("CN=Ann,O=Org"), "");
+        assert_eq!(nc("CN=Ann,DC=inner,OU=S,DC=x"), "DC=x");
+    }
+
+    #[test]
+    fn watermark_positions_round_trip_and_reject_foreign_cookies() {
+        for n in [0, 1, 42] {
+            assert_eq!(
+                LdifSource::position_of(&LdifSource::watermark_at(n)),
+                Some(n)
+            );
+        }
+        assert_eq!(
+            LdifSource::position_of(&Watermark::dirsync(b"\x01\x02", "dc1")),
+            None
+        );
+        assert_eq!(LdifSource::position_of(&Watermark::None), None);
+    }
+
+    #[test]
+    fn an_empty_directory_is_one_finished_empty_page() {
+        let mut source = LdifSource::new("x", "version: 1\n").unwrap();
+        let pages = source.full_read().unwrap();
+        assert_eq!(pages.len(), 1);
+        assert!(pages[0].records.is_empty());
+        assert!(matches!(
+            pages[0].header.kind,
+            BatchKind::Full {
+                completeness: Completeness::Finished,
+                objects: 0,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn secret_values_in_a_modify_stay_secret() {
+        let text = "dn: CN=Ann,DC=x\nobjectClass: user\nobjectGUID:: /xmWb4aLEdC0LQDAT8lk/w==\n";
+        let mut source = LdifSource::new("x", text).unwrap();
+        source
+            .apply_changes("dn: CN=Ann,DC=x\nchangetype: modify\nreplace: unicodePwd\nunicodePwd:: c2VjcmV0\n-\n")
+            .unwrap();
+        let debug = format!("{:?}", source.objects()[0]);
+        assert!(!debug.contains("secret"), "{debug}");
+        assert!(matches!(
+            source.objects()[0].attributes.first("unicodePwd"),
+            Some(Value::Secret(_))
+        ));
     }
 }

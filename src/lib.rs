@@ -36,7 +36,9 @@
 //! - [`log`]: provisioning log entries;
 //! - [`memory`]: in-memory Active Directory and Entra-like directories;
 //! - [`graph`]: Microsoft Graph requests for target operations;
-//! - [`ldif`]: an RFC 2849 LDIF reader.
+//! - [`ldif`]: an RFC 2849 LDIF reader, and LDIF as a `DirectorySource`;
+//! - [`import`]: a cloud sync job's Microsoft Graph synchronization schema
+//!   as an idsync configuration, with what it cannot express by JSON path.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -49,6 +51,7 @@ pub mod dn;
 pub mod engine;
 pub mod expr;
 pub mod graph;
+pub mod import;
 pub mod ldif;
 pub mod limits;
 pub mod log;

@@ -43,6 +43,12 @@ pub enum SkipReason {
     },
     /// A deletion an admin rejected: the target object stays.
     DeletionRejected,
+    /// Direct members of a group that are not in scope and so are not
+    /// exported as members (nested groups are never followed).
+    MembersOutOfScope {
+        /// How many.
+        count: usize,
+    },
     /// Waiting for an earlier op (a dependency) to succeed.
     Waiting {
         /// What it waits for.
@@ -154,6 +160,9 @@ impl fmt::Display for LogEntry {
                 }
                 SkipReason::DeletionRejected => write!(f, ": deletion rejected, target kept"),
                 SkipReason::Waiting { what } => write!(f, ": waiting for {what}"),
+                SkipReason::MembersOutOfScope { count } => {
+                    write!(f, ": {count} direct member(s) out of scope, not exported")
+                }
             },
             Outcome::Error {
                 category,

@@ -108,19 +108,8 @@ fn unchanged_objects_yield_no_ops_and_deltas_only_changed_attributes() {
             .any(|l| l.object == guid(1) && l.outcome == Outcome::Skipped(SkipReason::Unchanged))
     );
     // a delta carrying only sn: the mirror supplies the rest
-    e.ingest(&delta(
-        100,
-        101,
-        vec![Change::Modify {
-            guid: guid(1),
-            changes: vec![AttrChange {
-                name: "sn".into(),
-                op: AttrOp::Replace([s("Lee-Smith")].into_iter().collect()),
-            }],
-            password_hash: None,
-        }],
-    ))
-    .unwrap();
+    e.ingest(&delta(100, 101, vec![set_attr(1, "sn", [s("Lee-Smith")])]))
+        .unwrap();
     let (plan, _, _) = cycle(&mut e, &mut t, now(2));
     assert_eq!(plan.ops.len(), 1);
     match &plan.ops[0].action {
@@ -288,14 +277,7 @@ fn over_threshold_pauses_the_cycle_and_reject_keeps_the_objects() {
     let mut changes: Vec<Change> = (0..11u128)
         .map(|n| tomb(1000 + n, &format!("User {n}"), None))
         .collect();
-    changes.push(Change::Modify {
-        guid: guid(1011),
-        changes: vec![AttrChange {
-            name: "title".into(),
-            op: AttrOp::Replace([s("Boss")].into_iter().collect()),
-        }],
-        password_hash: None,
-    });
+    changes.push(set_attr(1011, "title", [s("Boss")]));
     e.ingest(&delta(100, 101, changes)).unwrap();
     let (plan, _, _) = cycle(&mut e, &mut t, now(1));
     assert_eq!(plan.status, PlanStatus::Paused { held: 11 });
@@ -342,14 +324,7 @@ fn disables_and_membership_removals_are_gated_too() {
             password_hash: None,
         })
         .collect();
-    changes.push(Change::Modify {
-        guid: guid(10),
-        changes: vec![AttrChange {
-            name: "member".into(),
-            op: AttrOp::Replace(Default::default()),
-        }],
-        password_hash: None,
-    });
+    changes.push(set_attr(10, "member", []));
     e.ingest(&delta(100, 101, changes)).unwrap();
     let (plan, _, _) = cycle(&mut e, &mut t, now(1));
     assert_eq!(plan.gate.counts.disables, 12);
@@ -386,19 +361,8 @@ fn failed_ops_are_retried_then_quarantined() {
     );
     // a change in the source lifts the quarantine
     t.clear_faults();
-    e.ingest(&delta(
-        100,
-        101,
-        vec![Change::Modify {
-            guid: guid(1),
-            changes: vec![AttrChange {
-                name: "title".into(),
-                op: AttrOp::Replace([s("x")].into_iter().collect()),
-            }],
-            password_hash: None,
-        }],
-    ))
-    .unwrap();
+    e.ingest(&delta(100, 101, vec![set_attr(1, "title", [s("x")])]))
+        .unwrap();
     cycle(&mut e, &mut t, now(3));
     assert!(e.exported(&guid(1)).is_some());
 }
@@ -407,19 +371,8 @@ fn failed_ops_are_retried_then_quarantined() {
 fn transient_failures_retry_without_quarantine() {
     let (mut e, mut t) = synced();
     t.fail_next(1, TargetErrorKind::Transient);
-    e.ingest(&delta(
-        100,
-        101,
-        vec![Change::Modify {
-            guid: guid(2),
-            changes: vec![AttrChange {
-                name: "title".into(),
-                op: AttrOp::Replace([s("Dev")].into_iter().collect()),
-            }],
-            password_hash: None,
-        }],
-    ))
-    .unwrap();
+    e.ingest(&delta(100, 101, vec![set_attr(2, "title", [s("Dev")])]))
+        .unwrap();
     let (_, _, r) = cycle(&mut e, &mut t, now(1));
     assert_eq!(r.failed, 1);
     assert_eq!(e.failure(&guid(2)).unwrap().count, 0);
@@ -553,18 +506,7 @@ fn uncommitted_ops_stay_due() {
 #[test]
 fn replayed_batches_change_nothing() {
     let (mut e, mut t) = synced();
-    let b = delta(
-        100,
-        101,
-        vec![Change::Modify {
-            guid: guid(2),
-            changes: vec![AttrChange {
-                name: "title".into(),
-                op: AttrOp::Replace([s("Dev")].into_iter().collect()),
-            }],
-            password_hash: None,
-        }],
-    );
+    let b = delta(100, 101, vec![set_attr(2, "title", [s("Dev")])]);
     e.ingest(&b).unwrap();
     cycle(&mut e, &mut t, now(1));
     let r = e.ingest(&b).unwrap();
@@ -576,19 +518,8 @@ fn replayed_batches_change_nothing() {
 #[test]
 fn snapshot_restores_an_engine_that_plans_the_same() {
     let (mut e, t) = synced();
-    e.ingest(&delta(
-        100,
-        101,
-        vec![Change::Modify {
-            guid: guid(2),
-            changes: vec![AttrChange {
-                name: "title".into(),
-                op: AttrOp::Replace([s("Dev")].into_iter().collect()),
-            }],
-            password_hash: None,
-        }],
-    ))
-    .unwrap();
+    e.ingest(&delta(100, 101, vec![set_attr(2, "title", [s("Dev")])]))
+        .unwrap();
     let json = serde_json::to_string(&e.snapshot()).unwrap();
     let state: State = serde_json::from_str(&json).unwrap();
     let restored = Engine::restore(&config(), state).unwrap();
@@ -682,4 +613,108 @@ fn password_hashes_flow_only_in_their_op() {
     );
     assert!(!text.contains("canary-password-hash-8472"));
     assert!(t.get(&target_id(&e, 1)).unwrap().password.has_hash());
+}
+
+#[test]
+fn memberships_are_direct_and_in_scope_only() {
+    let mut e = Engine::new(&config()).unwrap();
+    let mut t = target();
+    let ann = user(1, "Ann Lee", "OU=Staff");
+    let cy = user(3, "Cy Doe", "OU=Contractors");
+    let dee = user(4, "Dee Kim", "OU=Staff");
+    let inner = group(11, "Inner", "OU=Staff", &[&dee]);
+    let outer = group(10, "Outer", "OU=Staff", &[&ann, &cy, &inner]);
+    e.ingest(&full(
+        100,
+        vec![
+            ou(100, "Staff"),
+            ou(101, "Contractors"),
+            ann,
+            cy,
+            dee,
+            inner,
+            outer,
+        ],
+    ))
+    .unwrap();
+    let (plan, _, _) = cycle(&mut e, &mut t, now(0));
+    let mut members = t.members(&target_id(&e, 10));
+    members.sort();
+    let mut want = vec![target_id(&e, 1), target_id(&e, 11)];
+    want.sort();
+    assert_eq!(
+        members, want,
+        "Ann and the nested group itself; not Cy (out of scope), not Dee (nested)"
+    );
+    let l = plan.log.iter().find(|l| {
+        l.object == guid(10)
+            && matches!(
+                l.outcome,
+                Outcome::Skipped(SkipReason::MembersOutOfScope { count: 1 })
+            )
+    });
+    assert!(l.is_some(), "{:#?}", plan.log);
+    // adds and removals are incremental
+    e.ingest(&delta(
+        100,
+        101,
+        vec![Change::Modify {
+            guid: guid(10),
+            changes: vec![AttrChange {
+                name: "member".into(),
+                op: AttrOp::Incremental {
+                    add: [Value::Dn(dn(&format!("CN=Dee Kim,OU=Staff,{DOMAIN}")))]
+                        .into_iter()
+                        .collect(),
+                    remove: [Value::Dn(dn(&format!("CN=Ann Lee,OU=Staff,{DOMAIN}")))]
+                        .into_iter()
+                        .collect(),
+                },
+            }],
+            password_hash: None,
+        }],
+    ))
+    .unwrap();
+    let (plan, _, _) = cycle(&mut e, &mut t, now(1));
+    let acts: Vec<&str> = plan.ops.iter().map(|o| o.action.name()).collect();
+    assert_eq!(acts, vec!["addMember", "removeMember"]);
+    let mut members = t.members(&target_id(&e, 10));
+    members.sort();
+    let mut want = vec![target_id(&e, 4), target_id(&e, 11)];
+    want.sort();
+    assert_eq!(members, want);
+}
+
+#[test]
+fn references_resolve_to_target_ids_once_the_referenced_object_is_exported() {
+    let mut e = Engine::new(&config()).unwrap();
+    let mut t = target();
+    let boss = user(1, "Ann Lee", "OU=Staff");
+    let mut report = user(2, "Bob Ray", "OU=Staff");
+    if let Change::Add { attributes, .. } = &mut report {
+        attributes.set(
+            "manager",
+            [Value::Dn(dn(&format!("CN=Ann Lee,OU=Staff,{DOMAIN}")))],
+        );
+    }
+    // a manager outside the source flows nothing
+    let mut other = user(3, "Cy Doe", "OU=Staff");
+    if let Change::Add { attributes, .. } = &mut other {
+        attributes.set("manager", [Value::Dn(dn("CN=Nobody,DC=elsewhere,DC=com"))]);
+    }
+    e.ingest(&full(100, vec![ou(100, "Staff"), boss, report, other]))
+        .unwrap();
+    cycle(&mut e, &mut t, now(0));
+    let bob = target_id(&e, 2);
+    assert!(t.attribute(&bob, "Manager").is_empty());
+    // the next cycle sets it, as the manager's target id
+    let (plan, _, _) = cycle(&mut e, &mut t, now(1));
+    assert_eq!(plan.ops.len(), 1, "{:?}", plan.ops);
+    assert_eq!(
+        t.attribute(&bob, "Manager"),
+        &[Value::str(target_id(&e, 1).as_str())]
+    );
+    assert!(t.attribute(&target_id(&e, 3), "Manager").is_empty());
+    let (plan, _, _) = cycle(&mut e, &mut t, now(2));
+    assert!(plan.ops.is_empty());
 }

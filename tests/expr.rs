@@ -991,6 +991,21 @@ fn literals_bare_values_and_macros() {
 }
 
 #[test]
+fn expressions_are_shareable() {
+    fn shareable<T: Send + Sync + Clone + 'static>() {}
+    shareable::<Expression>();
+    let e = Expression::parse("Replace([a], , \"b+\", , \"c\", , )").unwrap();
+    let copy = e.clone();
+    let a = attrs(&[("a", &["abbb"])]);
+    let run = |x: &Expression| {
+        x.evaluate_attributes(&a, &mut EvalContext::new(now()))
+            .unwrap()
+    };
+    assert_eq!(run(&e), run(&copy));
+    assert_eq!(run(&copy).first_text().as_deref(), Some("ac"));
+}
+
+#[test]
 fn compiled_form_reads_slots() {
     let mut table = AttrTable::new();
     let pre = table.intern("other").unwrap();
@@ -1073,6 +1088,61 @@ fn limits_hold_at_the_hard_maximum() {
             max: 10_000
         }
     ));
+}
+
+#[test]
+fn values_cannot_grow_without_bound() {
+    let mut src = "[a]".to_owned();
+    for _ in 0..12 {
+        src = format!("Replace({src}, \"a\", , , \"aaaaaaaa\", , )");
+    }
+    let err = ev(&src, &[("a", &["a"])]).map(|_| ()).unwrap_err();
+    assert!(err.to_string().contains("limit"), "{err}");
+    let mut src = "[a]".to_owned();
+    for _ in 0..16 {
+        src = format!("ConvertToBase64({src})");
+    }
+    assert!(ev(&src, &[("a", &["abc"])]).is_err());
+    let mut src = "[a]".to_owned();
+    for _ in 0..8 {
+        src = format!("Join(\"\", {src}, {src}, {src}, {src}, {src}, {src})");
+    }
+    assert!(src.len() < 10_000 || parse_err(&src) != ExprErrorKind::NestedSelectUniqueValue);
+    let many_x = "x".repeat(1100);
+    assert!(
+        ev(
+            &format!("Replace(\"{many_x}\", , \"x\", , \"{many_x}\", , )"),
+            &[]
+        )
+        .is_err()
+    );
+    assert!(
+        ev(
+            &format!("Replace(\"{many_x}\", \"x\", , , \"{many_x}\", , )"),
+            &[]
+        )
+        .is_err()
+    );
+    assert!(
+        ev(
+            &format!("Replace(\"{many_x}\", \"x\", , , , , \"{many_x}\")"),
+            &[]
+        )
+        .is_err()
+    );
+    // the limit is configurable
+    let mut limits = ExprLimits::default();
+    limits.max_value_length = 4;
+    let opts = CompileOptions::new().with_limits(limits);
+    let e = Expression::compile("Join(\"-\", [a], [a])", &opts, &mut AttrTable::new()).unwrap();
+    assert!(
+        e.evaluate_attributes(&attrs(&[("a", &["abc"])]), &mut EvalContext::new(now()))
+            .is_err()
+    );
+    assert!(
+        e.evaluate_attributes(&attrs(&[("a", &["a"])]), &mut EvalContext::new(now()))
+            .is_ok()
+    );
 }
 
 /// The default user mappings of cloud sync (reference/cloud-sync-defaults.md):

@@ -618,3 +618,32 @@ fn batch_clamps_its_size() {
     assert_eq!(batch(reqs, 1000).len(), 1);
     assert!(batch(Vec::new(), 20).is_empty());
 }
+
+#[test]
+fn ready_requests_have_no_placeholders() {
+    let ops = vec![
+        create(1, ObjectKind::Group, vec![("DisplayName", vals(&["G"]))]),
+        op(
+            2,
+            ObjectKind::Group,
+            Action::AddMember {
+                group: TargetRef::CreatedBy(OpId(1)),
+                member: id("u1"),
+            },
+        ),
+        op(
+            3,
+            ObjectKind::User,
+            Action::Delete {
+                target: TargetId::new("u2"),
+            },
+        ),
+    ];
+    let plan = render_plan(&ops);
+    let ready: Vec<&str> = plan.batches[0]
+        .ready()
+        .iter()
+        .map(|r| r.id.as_str())
+        .collect();
+    assert_eq!(ready, vec!["1", "3"]);
+}

@@ -1388,25 +1388,25 @@ fn full_read_faults() {
         a.add_user(&sales, &format!("U{i}")).unwrap();
     }
     // 10 live objects: the OU and 9 users, OU first.
-    let all: Vec<Guid> = a.full_read().map(|r| r.unwrap().guid).collect();
+    let all: Vec<Guid> = a.read_objects().map(|r| r.unwrap().guid).collect();
     assert_eq!(all.len(), 10);
     assert_eq!(a.get(all[0]).unwrap().kind, ObjectKind::Unsupported);
     a.fail_next_full_read_after(4);
-    let read: Vec<_> = a.full_read().collect();
+    let read: Vec<_> = a.read_objects().collect();
     assert_eq!(read.len(), 5);
     assert!(read[..4].iter().all(Result::is_ok));
     assert_eq!(
         read[4].as_ref().unwrap_err(),
         &AdError::ReadInterrupted { after: 4 }
     );
-    assert_eq!(a.full_read().count(), 10);
+    assert_eq!(a.read_objects().count(), 10);
     a.return_only_percent(50);
-    let half: Vec<_> = a.full_read().collect();
+    let half: Vec<_> = a.read_objects().collect();
     assert_eq!(half.len(), 5);
     assert!(half.iter().all(Result::is_ok));
     a.return_only_percent(0);
     a.clear_faults();
-    assert_eq!(a.full_read().count(), 10);
+    assert_eq!(a.read_objects().count(), 10);
 }
 
 #[test]
@@ -1427,4 +1427,578 @@ fn add_errors() {
         AdError::OutsideNamingContext { .. }
     ));
     assert!(InMemoryAd::new("not a dn").is_err());
+}
+
+// ----- the AD simulator as a DirectorySource ------------------------------------------
+
+mod as_source {
+    use super::*;
+    use idsync::change::{
+        BatchKind, Change, ChangeBatch, Committed, Completeness, Resume, VoidReason, Watermark,
+    };
+    use idsync::source::{DirectorySource, SourceError};
+
+    fn kinds(pages: &[ChangeBatch]) -> Vec<(usize, Completeness, u64)> {
+        pages
+            .iter()
+            .map(|p| match p.header.kind {
+                BatchKind::Full {
+                    completeness,
+                    objects,
+                    ..
+                } => (p.records.len(), completeness, objects),
+                BatchKind::Delta => panic!("a full read page is not a delta"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn full_read_pages_continue_each_other() {
+        let (mut a, _, sales) = ad();
+        for i in 0..4 {
+            a.add_user(&sales, &format!("U{i}")).unwrap();
+        }
+        a.set_page_size(2);
+        let pages = DirectorySource::full_read(&mut a).unwrap();
+        assert_eq!(
+            kinds(&pages),
+            vec![
+                (2, Completeness::InProgress, 2),
+                (2, Completeness::InProgress, 4),
+                (1, Completeness::Finished, 5)
+            ]
+        );
+        assert_eq!(pages[0].header.since, Watermark::None);
+        assert_eq!(pages[0].header.source.as_str(), "corp.example.com");
+        let mut committed = Committed::default();
+        for p in &pages {
+            assert_eq!(committed.check(&p.header), Ok(Resume::Apply));
+            committed.advance(&p.header);
+        }
+        assert_eq!(committed.watermark, a.watermark());
+        // Ancestors first: the OU is the first record.
+        assert!(matches!(&pages[0].records[0], Change::Add { dn, .. } if *dn == sales));
+        // The wire form round-trips.
+        for p in &pages {
+            assert_eq!(&ChangeBatch::from_json(&p.to_json().unwrap()).unwrap(), p);
+        }
+    }
+
+    #[test]
+    fn faulty_full_reads() {
+        let (mut a, _, sales) = ad();
+        for i in 0..4 {
+            a.add_user(&sales, &format!("U{i}")).unwrap();
+        }
+        a.set_page_size(2);
+        a.fail_next_full_read_after(3);
+        let pages = DirectorySource::full_read(&mut a).unwrap();
+        assert_eq!(
+            kinds(&pages),
+            vec![
+                (2, Completeness::InProgress, 2),
+                (1, Completeness::CutShort, 3)
+            ]
+        );
+        a.return_only_percent(40);
+        let pages = DirectorySource::full_read(&mut a).unwrap();
+        assert_eq!(kinds(&pages), vec![(2, Completeness::Finished, 2)]);
+        let mut empty = InMemoryAd::new(NC).unwrap();
+        let pages = DirectorySource::full_read(&mut empty).unwrap();
+        assert_eq!(kinds(&pages), vec![(0, Completeness::Finished, 0)]);
+    }
+
+    #[test]
+    fn deltas_carry_final_state_in_usn_order() {
+        let (mut a, _, sales) = ad();
+        let ann = a.add_user(&sales, "Ann").unwrap();
+        let bob = a.add_user(&sales, "Bob").unwrap();
+        let g = a.add_group(&sales, "Team").unwrap();
+        let pages = DirectorySource::full_read(&mut a).unwrap();
+        let mut committed = Committed::default();
+        for p in &pages {
+            committed.advance(&p.header);
+        }
+        let since = committed.watermark.clone();
+        let root = a.domain().clone();
+        let other = a.add_ou(&root, "Other").unwrap();
+        a.move_to(ann, &a.dn_of(other).unwrap()).unwrap();
+        a.add_member(g, ann).unwrap();
+        a.delete(bob).unwrap();
+        let delta = a.changes_since(&since).unwrap();
+        assert_eq!(delta.header.kind, BatchKind::Delta);
+        assert_eq!(delta.header.since, since);
+        assert_eq!(delta.header.watermark, a.watermark());
+        assert_eq!(committed.check(&delta.header), Ok(Resume::Apply));
+        let summary: Vec<(&str, Guid)> = delta.records.iter().map(|r| (r.op(), r.guid())).collect();
+        assert_eq!(
+            summary,
+            vec![("add", other), ("add", ann), ("add", g), ("delete", bob)]
+        );
+        let Change::Add { dn, .. } = &delta.records[1] else {
+            panic!("expected an add")
+        };
+        assert_eq!(*dn, dn_("CN=Ann,OU=Other,DC=corp,DC=example,DC=com"));
+        let Change::Add { attributes, .. } = &delta.records[2] else {
+            panic!("expected an add")
+        };
+        assert_eq!(attributes.get("member"), &[Value::Dn(dn.clone())]);
+        let Change::Delete(t) = &delta.records[3] else {
+            panic!("expected a delete")
+        };
+        assert_eq!(t.deleted_name(), Some("Bob"));
+        assert_eq!(t.last_known_parent.as_ref(), Some(&sales));
+        assert_eq!(
+            ChangeBatch::from_json(&delta.to_json().unwrap()).unwrap(),
+            delta
+        );
+        // Nothing new: an empty delta from the new watermark.
+        let empty = a.changes_since(&delta.header.watermark).unwrap();
+        assert!(empty.records.is_empty());
+    }
+
+    fn dn_(s: &str) -> Dn {
+        Dn::parse(s).unwrap()
+    }
+
+    #[test]
+    fn void_watermarks_need_a_full_sync() {
+        let (mut a, _, _) = ad();
+        let w = a.watermark();
+        let void = |r: Result<ChangeBatch, SourceError>| match r {
+            Err(SourceError::WatermarkVoid(reason)) => reason,
+            other => panic!("expected a void watermark, got {other:?}"),
+        };
+        assert!(matches!(
+            void(a.changes_since(&Watermark::None)),
+            VoidReason::NoBaseline
+        ));
+        assert!(matches!(
+            void(a.changes_since(&Watermark::dirsync(b"cookie", "dc1.corp.example.com"))),
+            VoidReason::MethodChanged
+        ));
+        let Watermark::Usn { invocation_id, .. } = w.clone() else {
+            panic!("usn watermark expected")
+        };
+        assert!(matches!(
+            void(a.changes_since(&Watermark::usn(10, invocation_id, "dc2.corp.example.com"))),
+            VoidReason::DcChanged { .. }
+        ));
+        assert!(matches!(
+            void(a.changes_since(&Watermark::usn(
+                u64::MAX,
+                invocation_id,
+                "dc1.corp.example.com"
+            ))),
+            VoidReason::UsnWentBack { .. }
+        ));
+        a.restore_from_backup();
+        assert!(matches!(
+            void(a.changes_since(&w)),
+            VoidReason::InvocationIdChanged { .. }
+        ));
+        let named = InMemoryAd::new(NC)
+            .unwrap()
+            .with_dc_name("dc9.corp.example.com")
+            .with_source("forest-a".into());
+        let Watermark::Usn { dc, .. } = named.watermark() else {
+            panic!("usn watermark expected")
+        };
+        assert_eq!(dc, "dc9.corp.example.com");
+    }
+
+    #[test]
+    fn password_hashes_travel_only_when_changed() {
+        let (mut a, _, sales) = ad();
+        let ann = a.add_user(&sales, "Ann").unwrap();
+        a.set_password_hash(ann, Secret::new(b"CANARY-ad-hash".to_vec()))
+            .unwrap();
+        let pages = DirectorySource::full_read(&mut a).unwrap();
+        let hashes = pages[0]
+            .records
+            .iter()
+            .filter(|r| r.password_hash().is_some())
+            .count();
+        assert_eq!(hashes, 1);
+        assert!(!format!("{pages:?}{a:?}").contains("CANARY"));
+        let since = pages[0].header.watermark.clone();
+        a.set(ann, "title", [Value::str("t")]).unwrap();
+        let delta = a.changes_since(&since).unwrap();
+        assert!(delta.records[0].password_hash().is_none());
+        a.set_password_hash(ann, Secret::new(b"CANARY-2".to_vec()))
+            .unwrap();
+        let delta = a.changes_since(&since).unwrap();
+        assert_eq!(
+            delta.records[0].password_hash().map(Secret::expose),
+            Some(&b"CANARY-2"[..])
+        );
+    }
+}
+
+// ----- the two directories around the engine ----------------------------------------------
+
+#[test]
+fn engine_cycles_between_the_in_memory_directories() {
+    use idsync::config::SyncConfig;
+    use idsync::engine::Engine;
+    use idsync::graph::render_plan;
+
+    let mut ad = InMemoryAd::new(NC).unwrap().with_source("corp".into());
+    let root = ad.domain().clone();
+    let staff = ad.add_ou(&root, "Staff").unwrap();
+    let staff_dn = ad.dn_of(staff).unwrap();
+    let ann = ad.add_user(&staff_dn, "Ann Lee").unwrap();
+    let bob = ad.add_user(&staff_dn, "Bob Ray").unwrap();
+    ad.set(
+        bob,
+        "proxyAddresses",
+        [Value::str("SMTP:bob@corp.example.com")],
+    )
+    .unwrap();
+    let team = ad.add_group(&staff_dn, "Team").unwrap();
+    ad.add_member(team, ann).unwrap();
+    ad.add_member(team, bob).unwrap();
+    let mut entra = InMemoryTarget::new("contoso.onmicrosoft.com");
+    entra.add_verified_domain("corp.example.com");
+    // A cloud-only user with Ann's UPN: the engine soft-matches it.
+    let cloud_ann = entra.seed_user("ann.lee@corp.example.com").unwrap();
+    let cfg: SyncConfig = serde_json::from_str(
+        r#"{"name":"corp","domain":{"fqdn":"corp.example.com","netbios":"CORP"}}"#,
+    )
+    .unwrap();
+    let mut engine = Engine::new(&cfg).unwrap();
+
+    let first = engine
+        .run_cycle(&mut ad, &mut entra, Timestamp::from_secs(1_000), false)
+        .unwrap();
+    assert!(first.full_read);
+    assert!(
+        first.results.iter().all(|r| r.outcome.is_ok()),
+        "{:?}",
+        first.results
+    );
+    let ann_anchor = ann.immutable_id();
+    assert_eq!(
+        entra.find_by_immutable_id(&ann_anchor).unwrap().id,
+        cloud_ann
+    );
+    let bob_id = entra.find_by_immutable_id(&bob.immutable_id()).unwrap().id;
+    let team_id = entra.find_by_immutable_id(&team.immutable_id()).unwrap().id;
+    assert_eq!(
+        entra.members(&team_id),
+        vec![cloud_ann.clone(), bob_id.clone()]
+    );
+    assert_eq!(
+        entra
+            .find_by_proxy_address("bob@corp.example.com")
+            .unwrap()
+            .id,
+        bob_id
+    );
+    // Every op the engine planned renders as Graph requests.
+    let rendered = render_plan(&first.plan.ops);
+    assert!(rendered.errors.is_empty(), "{:?}", rendered.errors);
+    assert_eq!(
+        rendered
+            .batches
+            .iter()
+            .map(|b| b.requests.len())
+            .sum::<usize>(),
+        first.plan.ops.len()
+    );
+
+    // A rename flows as an update; a deletion is held for approval (the
+    // default policy), so Bob stays in the target.
+    ad.rename(ann, "Ann Smith").unwrap();
+    ad.delete(bob).unwrap();
+    let second = engine
+        .run_cycle(&mut ad, &mut entra, Timestamp::from_secs(2_000), false)
+        .unwrap();
+    assert!(!second.full_read);
+    assert!(second.results.iter().all(|r| r.outcome.is_ok()));
+    assert!(second.plan.ops.iter().any(|o| o.action.name() == "update"));
+    assert!(second.plan.ops.iter().all(|o| o.action.name() != "delete"));
+    assert!(!entra.get(&bob_id).unwrap().deleted);
+    assert!(!second.plan.held.is_empty());
+}
+
+// ----- invariants under random operation sequences ------------------------------------------
+
+mod invariants {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    const UPNS: [&str; 4] = [
+        "ann@contoso.com",
+        "ANN@contoso.com",
+        "bob@corp.local",
+        "bob@contoso.onmicrosoft.com",
+    ];
+    const PROXIES: [&str; 4] = [
+        "SMTP:ann@contoso.com",
+        "smtp:shared@contoso.com",
+        "SMTP:Shared@contoso.com",
+        "smtp:bob@contoso.com",
+    ];
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Create {
+            kind: u8,
+            upn: usize,
+            proxies: Vec<usize>,
+        },
+        SetUpn {
+            obj: usize,
+            upn: usize,
+        },
+        SetProxies {
+            obj: usize,
+            proxies: Vec<usize>,
+        },
+        Delete {
+            obj: usize,
+        },
+        Restore {
+            obj: usize,
+        },
+        HardDelete {
+            obj: usize,
+        },
+        Resolve,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        let proxies = proptest::collection::vec(0..PROXIES.len(), 0..3);
+        prop_oneof![
+            3 => (0u8..3, 0..UPNS.len(), proxies.clone())
+                .prop_map(|(kind, upn, proxies)| Step::Create { kind, upn, proxies }),
+            2 => (0usize..8, 0..UPNS.len()).prop_map(|(obj, upn)| Step::SetUpn { obj, upn }),
+            2 => (0usize..8, proxies).prop_map(|(obj, proxies)| Step::SetProxies { obj, proxies }),
+            1 => (0usize..8).prop_map(|obj| Step::Delete { obj }),
+            1 => (0usize..8).prop_map(|obj| Step::Restore { obj }),
+            1 => (0usize..8).prop_map(|obj| Step::HardDelete { obj }),
+            1 => Just(Step::Resolve),
+        ]
+    }
+
+    fn pick(t: &InMemoryTarget, i: usize) -> Option<TargetId> {
+        let ids: Vec<TargetId> = t.iter().map(|o| o.id.clone()).collect();
+        if ids.is_empty() {
+            None
+        } else {
+            ids.get(i % ids.len()).cloned()
+        }
+    }
+
+    fn check(t: &InMemoryTarget, resolved: bool) {
+        let mut upns: HashMap<String, TargetId> = HashMap::new();
+        let mut proxies: HashMap<String, TargetId> = HashMap::new();
+        for o in t.iter() {
+            if o.kind == ObjectKind::User {
+                if let Some(u) = o.user_principal_name() {
+                    let prev = upns.insert(u.to_lowercase(), o.id.clone());
+                    assert!(prev.is_none(), "upn {u} held twice");
+                    assert_eq!(t.find_by_upn(u).unwrap().id, o.id);
+                }
+            }
+            for p in o.proxy_addresses() {
+                let prev = proxies.insert(p.to_lowercase(), o.id.clone());
+                assert!(prev.is_none(), "proxy {p} held twice");
+                if let Some(addr) = p.strip_prefix("smtp:").or_else(|| p.strip_prefix("SMTP:")) {
+                    assert_eq!(t.find_by_proxy_address(addr).unwrap().id, o.id);
+                }
+            }
+            for e in &o.provisioning_errors {
+                assert_eq!(e.category, "PropertyConflict");
+                if e.property_causing_error == "UserPrincipalName" {
+                    let upn = o.user_principal_name().unwrap().to_lowercase();
+                    let value = e.value.to_lowercase();
+                    let (prefix, _) = value.rsplit_once('@').unwrap();
+                    let rest = upn.strip_prefix(prefix).unwrap();
+                    assert_eq!(rest.len(), 4 + "@contoso.onmicrosoft.com".len(), "{upn}");
+                }
+            }
+            // Every requested proxy address is held or quarantined.
+            for p in &o.requested_proxy_addresses {
+                let held = o
+                    .proxy_addresses()
+                    .iter()
+                    .any(|q| q.eq_ignore_ascii_case(p));
+                let quarantined = o.provisioning_errors.iter().any(|e| e.value == *p);
+                assert!(held || quarantined, "{p} lost");
+            }
+        }
+        if resolved {
+            // After the background pass, a value stays quarantined on a
+            // live object only while another object holds it (a deleted
+            // object is re-evaluated when restored).
+            for o in t.live() {
+                for e in &o.provisioning_errors {
+                    let key = e.value.to_lowercase();
+                    let holder = if e.property_causing_error == "UserPrincipalName" {
+                        upns.get(&key)
+                    } else {
+                        proxies.get(&key)
+                    };
+                    assert!(
+                        holder.is_some_and(|h| *h != o.id),
+                        "{} quarantined on {} without a conflict",
+                        e.value,
+                        o.id
+                    );
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        #[test]
+        fn uniqueness_holds_after_every_step(steps in proptest::collection::vec(step(), 1..40)) {
+            let mut t = tenant();
+            let mut n: u64 = 0;
+            for s in steps {
+                n += 1;
+                let resolved = matches!(s, Step::Resolve);
+                match s {
+                    Step::Create { kind, upn, proxies } => {
+                        let kind = [ObjectKind::User, ObjectKind::Group, ObjectKind::Contact][kind as usize];
+                        let ps: Vec<&str> = proxies.iter().map(|i| PROXIES[*i]).collect();
+                        let _ = create(&mut t, u128::from(n), kind,
+                            &[("UserPrincipalName", &[UPNS[upn]]), ("ProxyAddresses", &ps)]);
+                    }
+                    Step::SetUpn { obj, upn } => {
+                        if let Some(id) = pick(&t, obj) {
+                            let _ = t.apply(&update_op(n, &id, "UserPrincipalName", &[UPNS[upn]]));
+                        }
+                    }
+                    Step::SetProxies { obj, proxies } => {
+                        if let Some(id) = pick(&t, obj) {
+                            let ps: Vec<&str> = proxies.iter().map(|i| PROXIES[*i]).collect();
+                            let _ = t.apply(&update_op(n, &id, "ProxyAddresses", &ps));
+                        }
+                    }
+                    Step::Delete { obj } => {
+                        if let Some(id) = pick(&t, obj) {
+                            let _ = t.apply(&op(n, 1, ObjectKind::User, Action::Delete { target: id }));
+                        }
+                    }
+                    Step::Restore { obj } => {
+                        if let Some(id) = pick(&t, obj) {
+                            let _ = t.apply(&op(n, 1, ObjectKind::User, Action::Restore { target: id }));
+                        }
+                    }
+                    Step::HardDelete { obj } => {
+                        if let Some(id) = pick(&t, obj) {
+                            t.hard_delete(&id);
+                        }
+                    }
+                    Step::Resolve => {
+                        t.resolve_conflicts();
+                    }
+                }
+                check(&t, resolved);
+            }
+        }
+
+        #[test]
+        fn ad_indexes_and_links_stay_consistent(
+            steps in proptest::collection::vec((0u8..6, 0usize..16, 0usize..16), 1..40)
+        ) {
+            let (mut a, _, sales) = ad();
+            let root = a.domain().clone();
+            let mut guids = vec![a.add_ou(&root, "Other").unwrap()];
+            guids.push(a.add_group(&sales, "G").unwrap());
+            let mut names = 0;
+            for (kind, x, y) in steps {
+                let gx = guids[x % guids.len()];
+                let gy = guids[y % guids.len()];
+                names += 1;
+                let _ = match kind {
+                    0 => a.add_user(&a.dn_of(gx).unwrap(), &format!("U{names}")).map(|g| guids.push(g)),
+                    1 => a.add_ou(&a.dn_of(gx).unwrap(), &format!("O{names}")).map(|g| guids.push(g)),
+                    2 => a.move_to(gx, &a.dn_of(gy).unwrap()),
+                    3 => a.rename(gx, &format!("R{names}")),
+                    4 => a.add_member(gx, gy).map(|_| ()),
+                    _ => a.delete_subtree(gx).map(|_| ()),
+                };
+                let before = a.highest_usn();
+                for o in a.live_objects() {
+                    prop_assert_eq!(a.get_by_dn(&o.dn).map(|x| x.guid), Some(o.guid));
+                    if o.dn != *a.domain() {
+                        let parent = o.dn.parent().unwrap();
+                        prop_assert!(parent == *a.domain() || a.get_by_dn(&parent).is_some());
+                    }
+                    for v in o.attributes.get("member") {
+                        let Value::Dn(d) = v else { panic!("member holds a dn") };
+                        prop_assert!(a.get_by_dn(d).is_some(), "dangling member {}", d);
+                    }
+                }
+                prop_assert_eq!(a.highest_usn(), before);
+                let all = a.changed_since(0);
+                prop_assert_eq!(all.objects.len(), a.live_objects().count());
+            }
+        }
+    }
+}
+
+/// Found by `uniqueness_holds_after_every_step`: an update that sends the
+/// conflicting UPN again must keep the placeholder, not take the value.
+#[test]
+fn resending_a_conflicting_upn_keeps_the_placeholder() {
+    let mut t = tenant();
+    let first = created_id(
+        create(
+            &mut t,
+            1,
+            ObjectKind::User,
+            &[("UserPrincipalName", &["ann@contoso.com"])],
+        )
+        .unwrap(),
+    );
+    let second = created_id(
+        create(
+            &mut t,
+            2,
+            ObjectKind::User,
+            &[("UserPrincipalName", &["ann@contoso.com"])],
+        )
+        .unwrap(),
+    );
+    let placeholder = t
+        .get(&second)
+        .unwrap()
+        .user_principal_name()
+        .unwrap()
+        .to_owned();
+    let a = t
+        .apply(&update_op(
+            3,
+            &second,
+            "UserPrincipalName",
+            &["ann@contoso.com"],
+        ))
+        .unwrap();
+    assert_eq!(a.quarantined.len(), 1);
+    assert_eq!(
+        t.get(&second).unwrap().user_principal_name(),
+        Some(placeholder.as_str())
+    );
+    assert_eq!(t.find_by_upn("ann@contoso.com").unwrap().id, first);
+}
+
+#[test]
+fn naming_attributes_change_only_by_rename() {
+    let (mut a, _, sales) = ad();
+    let ann = a.add_user(&sales, "Ann").unwrap();
+    for name in ["cn", "Name", "ou", "distinguishedName", "isDeleted"] {
+        assert_eq!(
+            a.set(ann, name, [Value::str("x")]).unwrap_err(),
+            AdError::ReadOnlyAttribute {
+                name: name.to_owned()
+            }
+        );
+    }
 }

@@ -630,8 +630,9 @@ fn explain_names_the_failing_clause_and_value() {
         "value \"42\" does not satisfy it"
     );
     assert!(
-        why.summary
-            .contains("scope.filters.user.groups[1][1] employeeNumber \"Greater_Than\""),
+        why.summary.contains(
+            "scope.filters.user.groups[1][1] (employeeNumber Greater_Than \"100\"): value \"42\" does not satisfy it"
+        ),
         "{}",
         why.summary
     );
@@ -1131,4 +1132,151 @@ fn step_passed(step: &Step) -> bool {
         | Step::Filter { passed, .. } => *passed,
         _ => true,
     }
+}
+
+/// The fuzz target's contract, run on every truncation and many byte flips
+/// of a full configuration: decoding and compiling never panic.
+#[test]
+fn decoder_never_panics_on_damaged_input() {
+    let full = br#"{"kinds": ["user", "group"], "ous": [{"dn": "OU=A,DC=x", "guid": "00000000-0000-0000-0000-000000000001",
+        "exclude": [{"dn": "OU=B,OU=A,DC=x"}]}], "groups": [{"dn": "CN=G,DC=x"}],
+        "filters": {"user": {"multivalued": "any", "groups": [[{"attribute": "title", "operator": "REGEX MATCH",
+        "values": ["^(a|b){2,5}$"]}, {"attribute": "n", "operator": "Greater_Than", "values": [9]}]]}},
+        "builtin_exclusions": true}"#;
+    let mut inputs: Vec<Vec<u8>> = (0..full.len()).map(|i| full[..i].to_vec()).collect();
+    for i in 0..full.len() {
+        for b in [b'"', b'{', b'[', b'\\', b'0', b' ', 0xff] {
+            let mut v = full.to_vec();
+            v[i] = b;
+            inputs.push(v);
+        }
+    }
+    let mut compiled = 0;
+    for input in &inputs {
+        if let Ok(cfg) = serde_json::from_slice::<ScopeConfig>(input) {
+            let _ = check_overlaps(&[("a", &cfg), ("b", &cfg)]);
+            if let Ok(scope) = compile(&cfg, &mut AttrTable::new()) {
+                compiled += 1;
+                let d = dn(D);
+                let row = Row::default();
+                let obj = ScopedObject::new(Guid::from_u128(1), &d, ObjectKind::User, &row);
+                assert_eq!(
+                    scope.explain(&obj, &MemoryEnv::new()).decision,
+                    scope.evaluate(&obj, &MemoryEnv::new())
+                );
+            }
+        }
+    }
+    assert!(compiled > 10, "only {compiled} damaged inputs compiled");
+}
+
+#[test]
+fn distinguished_name_clauses_read_the_objects_dn() {
+    let sc = Scope::new(
+        r#"{"builtin_exclusions": false, "filters": {"user": {"groups": [[
+        {"attribute": "distinguishedName", "operator": "REGEX MATCH", "values": [",OU=Staff,"]}]]}}}"#,
+    );
+    assert!(sc.user("CN=u,OU=Staff,DC=corp", &[]).is_in());
+    assert_eq!(
+        sc.user("CN=u,OU=Other,DC=corp", &[]),
+        Decision::Out(OutReason::Filter)
+    );
+    // a value the source sent wins over the DN
+    assert!(
+        sc.user(
+            "CN=u,OU=Other,DC=corp",
+            &[("distinguishedName", &[s("CN=u,OU=Staff,DC=corp")])]
+        )
+        .is_in()
+    );
+}
+
+/// Counts the allocations of the current thread, so the hot path's "no
+/// allocation" promise is checked, not assumed.
+mod counting {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    pub struct Counting;
+
+    fn count() {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+    }
+
+    // SAFETY: every call is forwarded unchanged to the system allocator;
+    // the only addition is a thread-local counter without a destructor.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            count();
+            unsafe { System.alloc(layout) }
+        }
+
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            count();
+            unsafe { System.alloc_zeroed(layout) }
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            count();
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    pub fn allocations() -> usize {
+        ALLOCATIONS.with(|c| c.get())
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: counting::Counting = counting::Counting;
+
+#[test]
+fn evaluate_does_not_allocate() {
+    let sc = Scope::new(
+        r#"{"ous": [{"dn": "OU=Staff,DC=x", "guid": "00000000-0000-0000-0000-000000000001",
+                     "exclude": [{"dn": "OU=Lab,OU=Staff,DC=x"}]}],
+            "groups": [{"dn": "CN=G,DC=x"}],
+            "filters": {"user": {"multivalued": "any", "groups": [
+                [{"attribute": "department", "operator": "EQUALS", "values": ["HR"]}],
+                [{"attribute": "title", "operator": "REGEX MATCH", "values": ["^Eng"]},
+                 {"attribute": "employeeNumber", "operator": "Greater_Than", "values": ["9"]},
+                 {"attribute": "proxyAddresses", "operator": "Includes", "values": ["@contoso.com"]},
+                 {"attribute": "flags", "operator": "EQUALS", "values": ["512"]},
+                 {"attribute": "distinguishedName", "operator": "ENDS_WITH", "values": ["DC=x"]}]]}}}"#,
+    );
+    let mut env = MemoryEnv::new();
+    env.add_container(Guid::from_u128(1), dn("OU=Staff,DC=x"));
+    env.add_container(Guid::from_u128(2), dn("CN=G,DC=x"));
+    env.add_member(Guid::from_u128(2), Guid::from_u128(7));
+    let row = sc.row(&[
+        ("department", &[s("Sales")]),
+        ("title", &[s("Engineer")]),
+        ("employeeNumber", &[s("10")]),
+        (
+            "proxyAddresses",
+            &[s("SMTP:a@contoso.com"), s("smtp:a@fabrikam.com")],
+        ),
+        ("flags", &[Value::Int(512)]),
+        ("sAMAccountName", &[s("ann")]),
+        ("msExchRecipientTypeDetails", &[Value::Int(1)]),
+    ]);
+    let d = dn("CN=Ann,OU=Team,OU=Staff,DC=x");
+    let obj = ScopedObject::new(Guid::from_u128(7), &d, ObjectKind::User, &row);
+    assert!(sc.scope.evaluate(&obj, &env).is_in()); // warms the regex caches
+    let before = counting::allocations();
+    for _ in 0..1000 {
+        assert!(sc.scope.evaluate(&obj, &env).is_in());
+    }
+    assert_eq!(counting::allocations() - before, 0);
+    let probe = std::hint::black_box(vec![1u8]);
+    assert!(counting::allocations() > before, "the counter counts");
+    drop(probe);
 }

@@ -119,6 +119,15 @@ impl Mirror {
         }
     }
 
+    /// Re-keys every row after the configuration's attribute table changed:
+    /// `map[old slot]` is the new slot (or `None`: no longer needed).
+    pub fn remap(&mut self, map: &[Option<Slot>], member_slot: Option<Slot>) {
+        for e in self.objects.values_mut() {
+            e.row = super::remap_row(&e.row, map);
+        }
+        self.member_slot = member_slot;
+    }
+
     /// How many objects.
     pub fn len(&self) -> usize {
         self.objects.len()

@@ -55,10 +55,6 @@ use crate::object::{AttrName, ObjectKind, Row, Secret, Slot, Value, Values};
 use crate::target::{Action, OpId, OpResult, TargetId, TargetLookup, TargetOp};
 use crate::time::Timestamp;
 
-/// The most objects one configuration may hold (the product's limit per
-/// agent / configuration); past it the engine refuses to grow.
-pub const MAX_OBJECTS: usize = 150_000;
-
 /// How an exported object was first tied to its target object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -144,6 +140,9 @@ pub struct Gone {
     pub dn: Dn,
     /// Its kind.
     pub kind: ObjectKind,
+    /// Its last known values (protections still apply to them).
+    #[serde(default)]
+    pub row: Row,
 }
 
 /// Repeated failures of one object.
@@ -286,6 +285,9 @@ pub(crate) struct Bookkeeping {
     pub(crate) approvals_used: Vec<GateKey>,
     /// Grace-period deprovisionings cancelled (the object came back).
     pub(crate) deprovision_cancelled: Vec<Guid>,
+    /// (referrer, referenced): a reference attribute waits for the
+    /// referenced object's export.
+    pub(crate) waiting_refs: Vec<(Guid, Guid)>,
 }
 
 /// What ingesting a batch did.
@@ -417,6 +419,34 @@ pub struct State {
     /// Users disabled for grace-period deprovisioning, with the time after
     /// which they are deleted.
     pub deprovision_after: HashMap<Guid, Timestamp>,
+    /// objectGUIDs found for scoping OUs and groups configured by DN, so a
+    /// rename or move of the container keeps its scope.
+    #[serde(default)]
+    pub pins: Vec<crate::scope::Pin>,
+    /// The attribute of each slot the mirror's rows use (the configuration's
+    /// table when the snapshot was taken), so a snapshot restored under a
+    /// changed configuration is re-keyed, never misread.
+    #[serde(default)]
+    pub attributes: Vec<AttrName>,
+    /// A digest of the configuration the state was built under.
+    #[serde(default)]
+    pub config_digest: u64,
+    /// The configuration changed so that the mirror lacks attributes it now
+    /// needs: the next cycle must be a full read.
+    #[serde(default)]
+    pub full_read_required: bool,
+    /// Objects whose reference attributes wait for another object's export:
+    /// referenced -> referrers (marked due when it is exported).
+    #[serde(default)]
+    pub waiting_refs: HashMap<Guid, Vec<Guid>>,
+}
+
+/// A stable digest of a configuration (FNV-1a over its JSON form).
+fn config_digest(config: &SyncConfig) -> u64 {
+    let text = serde_json::to_string(config).unwrap_or_default();
+    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// A full read in progress (pages applied so far).
@@ -428,6 +458,7 @@ struct FullRead {
 /// The sync engine of one configuration.
 pub struct Engine {
     cfg: CompiledConfig,
+    limits: crate::limits::Limits,
     st: State,
     /// Read state including staged (uncommitted) batches.
     working: Committed,
@@ -435,6 +466,9 @@ pub struct Engine {
     full_read: Option<FullRead>,
     /// Password hashes waiting to flow (never persisted).
     secrets: HashMap<Guid, Secret>,
+    /// target id -> source object, over the export state (rebuilt on
+    /// restore), so matching and membership commits never scan exports.
+    by_target: HashMap<TargetId, Guid>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -449,12 +483,25 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// An engine with empty state for a configuration (validated here).
+    /// An engine with empty state for a configuration (validated here), with
+    /// the product's limits ([`crate::limits::Limits::default`]).
     pub fn new(config: &SyncConfig) -> Result<Engine, ConfigError> {
+        Engine::with_limits(config, crate::limits::Limits::default())
+    }
+
+    /// An engine with other limits (a host that follows Microsoft's current
+    /// numbers, or a bench that measures a larger mirror). Past
+    /// `max_objects_per_configuration` the engine refuses to grow; it never
+    /// truncates.
+    pub fn with_limits(
+        config: &SyncConfig,
+        limits: crate::limits::Limits,
+    ) -> Result<Engine, ConfigError> {
         let cfg = config.compile("configuration")?;
         let member_slot = Some(cfg.slots.member);
         Ok(Engine {
             cfg,
+            limits,
             st: State {
                 v: 1,
                 mirror: Mirror::new(member_slot),
@@ -473,28 +520,83 @@ impl Engine {
                 last_full_read: None,
                 suspect_read: None,
                 deprovision_after: HashMap::new(),
+                pins: Vec::new(),
+                attributes: Vec::new(),
+                config_digest: config_digest(config),
+                full_read_required: false,
+                waiting_refs: HashMap::new(),
             },
             working: Committed::default(),
             staged: 0,
             full_read: None,
             secrets: HashMap::new(),
+            by_target: HashMap::new(),
         })
     }
 
     /// Restores an engine from a snapshot; it plans the same next cycle as
     /// the engine that took it (password hashes never rest in a snapshot: a
     /// pending one flows with the object's next password change).
-    pub fn restore(config: &SyncConfig, mut state: State) -> Result<Engine, ConfigError> {
-        let mut engine = Engine::new(config)?;
+    pub fn restore(config: &SyncConfig, state: State) -> Result<Engine, ConfigError> {
+        Engine::restore_with_limits(config, crate::limits::Limits::default(), state)
+    }
+
+    /// [`Engine::restore`] with other limits.
+    pub fn restore_with_limits(
+        config: &SyncConfig,
+        limits: crate::limits::Limits,
+        mut state: State,
+    ) -> Result<Engine, ConfigError> {
+        let digest = config_digest(config);
+        let mut config = config.clone();
+        config.scope.apply_pins(&state.pins);
+        let mut engine = Engine::with_limits(&config, limits)?;
+        let new_names = engine.cfg.table.names().to_vec();
+        if !state.attributes.is_empty() && state.attributes != new_names {
+            // Re-key every row from the old slots to the new ones.
+            let map: Vec<Option<Slot>> = state
+                .attributes
+                .iter()
+                .map(|n| engine.cfg.table.get(n.as_str()))
+                .collect();
+            state.mirror.remap(&map, Some(engine.cfg.slots.member));
+            for g in state.gone.values_mut() {
+                g.row = remap_row(&g.row, &map);
+            }
+            if new_names.iter().any(|n| !state.attributes.contains(n)) {
+                state.full_read_required = true;
+            }
+        }
+        state.attributes = new_names;
         state.mirror.reindex();
+        let changed = state.config_digest != digest;
+        state.config_digest = digest;
         engine.working = state.committed.clone();
+        engine.by_target = state
+            .exports
+            .iter()
+            .map(|(g, x)| (x.target.clone(), *g))
+            .collect();
         engine.st = state;
+        if changed {
+            // A configuration change re-evaluates every object.
+            engine.mark_all_due();
+        }
         Ok(engine)
     }
 
     /// A snapshot of the committed state (call after [`Engine::commit`]).
     pub fn snapshot(&self) -> State {
-        self.st.clone()
+        let mut s = self.st.clone();
+        s.attributes = self.cfg.table.names().to_vec();
+        s
+    }
+
+    /// Whether the next cycle must be a full read (the configuration now
+    /// needs attributes the mirror does not hold). [`Engine::run_cycle`]
+    /// honours it.
+    pub fn full_read_required(&self) -> bool {
+        self.st.full_read_required
     }
 
     /// The compiled configuration.
@@ -574,11 +676,10 @@ impl Engine {
             })
             .collect();
         let would_hold = self.st.mirror.len() + new_objects.len();
-        if would_hold > MAX_OBJECTS {
-            return Err(IngestError::ObjectLimit {
-                would_hold,
-                limit: MAX_OBJECTS,
-            });
+        let limit =
+            usize::try_from(self.limits.max_objects_per_configuration).unwrap_or(usize::MAX);
+        if would_hold > limit {
+            return Err(IngestError::ObjectLimit { would_hold, limit });
         }
         if let BatchKind::Full { page: 0, .. } = batch.header.kind {
             self.full_read = Some(FullRead::default());
@@ -613,6 +714,7 @@ impl Engine {
                         self.remove_object(g, GoneCause::MissingFromFullRead, &mut touched);
                     }
                     report.missing_from_full_read = missing.len();
+                    self.st.full_read_required = false;
                     let health = &self.cfg.source.deletion.source_health;
                     match self.st.last_full_read {
                         Some(last) if health.is_suspect(objects, last) => {
@@ -636,6 +738,14 @@ impl Engine {
                 }
             }
         }
+        // Scoping containers configured by DN are followed by objectGUID
+        // from the moment they are seen, so renaming an in-scope OU keeps
+        // its objects in scope.
+        let pins = self
+            .cfg
+            .scope
+            .pin_guids(&explain::MirrorEnv(&self.st.mirror));
+        self.st.pins.extend(pins);
         for g in touched {
             self.st.failures.remove(&g);
             self.st.rejected.retain(|k| k.object != g);
@@ -733,6 +843,7 @@ impl Engine {
                         cause,
                         dn: entry.dn,
                         kind: entry.kind,
+                        row: entry.row,
                     },
                 );
             }
@@ -877,6 +988,29 @@ impl Engine {
         for g in &plan.book.deprovision_cancelled {
             self.st.deprovision_after.remove(g);
         }
+        for (referrer, referenced) in &plan.book.waiting_refs {
+            let list = self.st.waiting_refs.entry(*referenced).or_default();
+            if !list.contains(referrer) {
+                list.push(*referrer);
+            }
+        }
+        let exported_now: Vec<Guid> = self
+            .st
+            .waiting_refs
+            .keys()
+            .filter(|g| {
+                self.st
+                    .exports
+                    .get(g)
+                    .is_some_and(|x| x.status == ExportStatus::Active)
+            })
+            .copied()
+            .collect();
+        for g in exported_now {
+            for referrer in self.st.waiting_refs.remove(&g).unwrap_or_default() {
+                self.mark_due(referrer);
+            }
+        }
         for k in &plan.book.approvals_used {
             self.st.approved.retain(|a| a != k);
         }
@@ -908,6 +1042,7 @@ impl Engine {
         match &op.action {
             Action::Create { anchor, attributes } => {
                 if let Some(id) = target_id {
+                    self.by_target.insert(id.clone(), op.object);
                     self.st.exports.insert(
                         op.object,
                         Exported {
@@ -931,6 +1066,7 @@ impl Engine {
                     crate::target::Reason::SoftMatch { on } => MatchedBy::SoftMatch(on.clone()),
                     _ => MatchedBy::HardMatch,
                 };
+                self.by_target.insert(target.clone(), op.object);
                 self.st.exports.insert(
                     op.object,
                     Exported {
@@ -1001,27 +1137,26 @@ impl Engine {
         created: &HashMap<OpId, TargetId>,
     ) -> Option<Guid> {
         let id = match member {
-            crate::target::TargetRef::Id(id) => id.clone(),
-            crate::target::TargetRef::CreatedBy(o) => created.get(o)?.clone(),
+            crate::target::TargetRef::Id(id) => id,
+            crate::target::TargetRef::CreatedBy(o) => created.get(o)?,
         };
-        self.st
-            .exports
-            .iter()
-            .find(|(_, x)| x.target == id)
-            .map(|(g, _)| *g)
+        self.by_target.get(id).copied()
+    }
+
+    /// The source object exported to a target object.
+    pub fn object_of(&self, target: &TargetId) -> Option<Guid> {
+        self.by_target.get(target).copied()
     }
 
     /// Approves a held set: the next plan applies exactly its ops (those
     /// still called for: an object that came back into scope is not
     /// deleted).
     pub fn approve(&mut self, held_set: u64, by: &str, now: Timestamp) -> Result<(), HeldError> {
-        let set = self.decide(held_set)?;
-        set.status = HeldStatus::Approved {
+        let status = HeldStatus::Approved {
             by: by.to_owned(),
             at: now,
         };
-        let keys: Vec<GateKey> = set.items.iter().map(|i| i.key).collect();
-        for k in keys {
+        for k in self.decide(held_set, status)? {
             self.st.approved.push(k);
             self.mark_due(k.object);
         }
@@ -1032,17 +1167,17 @@ impl Engine {
     /// they are, and they are not proposed again until the source object
     /// changes.
     pub fn reject(&mut self, held_set: u64, by: &str, now: Timestamp) -> Result<(), HeldError> {
-        let set = self.decide(held_set)?;
-        set.status = HeldStatus::Rejected {
+        let status = HeldStatus::Rejected {
             by: by.to_owned(),
             at: now,
         };
-        let keys: Vec<GateKey> = set.items.iter().map(|i| i.key).collect();
+        let keys = self.decide(held_set, status)?;
         self.st.rejected.extend(keys);
         Ok(())
     }
 
-    fn decide(&mut self, id: u64) -> Result<&mut HeldSet, HeldError> {
+    /// Records the decision on a held set; returns its gate keys.
+    fn decide(&mut self, id: u64, status: HeldStatus) -> Result<Vec<GateKey>, HeldError> {
         let set = self
             .st
             .held
@@ -1052,7 +1187,8 @@ impl Engine {
         if set.status != HeldStatus::Held {
             return Err(HeldError::AlreadyDecided(id));
         }
-        Ok(set)
+        set.status = status;
+        Ok(set.items.iter().map(|i| i.key).collect())
     }
 
     /// Explains one object: scope, match, every mapped attribute, and the
@@ -1090,6 +1226,16 @@ impl Engine {
     pub(crate) fn secret(&self, g: &Guid) -> Option<&Secret> {
         self.secrets.get(g)
     }
+}
+
+fn remap_row(row: &Row, map: &[Option<Slot>]) -> Row {
+    let mut out = Row::default();
+    for (slot, values) in row.iter() {
+        if let Some(Some(new)) = map.get(usize::from(slot.0)) {
+            out.set(*new, values.iter().cloned().collect());
+        }
+    }
+    out
 }
 
 fn error_category(kind: crate::target::TargetErrorKind) -> ErrorCategory {
@@ -1175,7 +1321,7 @@ impl Engine {
         S: crate::source::DirectorySource + ?Sized,
         T: crate::target::DirectoryTarget + ?Sized,
     {
-        let mut full_read = full || self.working.watermark.is_none();
+        let mut full_read = full || self.working.watermark.is_none() || self.st.full_read_required;
         let mut ingested = Vec::new();
         if !full_read {
             match source.changes_since(&self.working.watermark.clone()) {

@@ -57,6 +57,8 @@ pub(super) struct Planner<'a, T: ?Sized> {
     matched: HashMap<Guid, TargetId>,
     claimed: HashSet<TargetId>,
     groups: HashSet<Guid>,
+    restored: HashSet<Guid>,
+    failed: HashSet<Guid>,
     flows: Vec<Flow>,
 }
 
@@ -78,6 +80,8 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
             matched: HashMap::new(),
             claimed: HashSet::new(),
             groups: HashSet::new(),
+            restored: HashSet::new(),
+            failed: HashSet::new(),
             flows: Vec::new(),
         }
     }
@@ -142,6 +146,9 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
     }
 
     fn planned(&mut self, op: TargetOp) {
+        if matches!(op.action, Action::Restore { .. }) {
+            self.restored.insert(op.object);
+        }
         self.note(
             op.object,
             op.kind,
@@ -163,6 +170,7 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
         permanent: bool,
     ) {
         self.book.failed.push((g, permanent, message.clone()));
+        self.failed.insert(g);
         self.note(
             g,
             kind,
@@ -267,6 +275,9 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
         };
         let mut flows = std::mem::take(&mut self.flows);
         let r = mappings.evaluate(&row, &mut ctx, creating, &mut flows);
+        if r.is_ok() {
+            self.resolve_references(g, mappings, &mut flows);
+        }
         self.flows = flows;
         r.map_err(|f| {
             let cat = if f.format {
@@ -276,6 +287,46 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
             };
             (cat, f.to_string())
         })
+    }
+
+    /// Reference attributes (manager, assistant, ...) arrive as source DNs;
+    /// the target needs the referenced object's target id. A reference to an
+    /// object not exported yet flows once it is: the pair is recorded and
+    /// commit marks the referrer due when the referenced object is exported.
+    /// A reference to an object outside this source flows nothing.
+    fn resolve_references(
+        &mut self,
+        g: Guid,
+        mappings: &crate::mapping::CompiledMappings,
+        flows: &mut [Flow],
+    ) {
+        for (i, f) in flows.iter_mut().enumerate() {
+            let Some(t) = mappings.target(i) else {
+                continue;
+            };
+            if t.ty != crate::mapping::TargetType::Reference {
+                continue;
+            }
+            let Flow::Set(values) = f else { continue };
+            let mut out = Values::new();
+            for v in values.iter() {
+                let Value::Dn(d) = v else { continue };
+                let Some(referenced) = self.e.st.mirror.guid_at(d) else {
+                    continue;
+                };
+                match self.e.st.exports.get(&referenced) {
+                    Some(x) if x.status == ExportStatus::Active => {
+                        out.push(Value::str(x.target.as_str()));
+                    }
+                    _ => self.book.waiting_refs.push((g, referenced)),
+                }
+            }
+            *f = if out.is_empty() {
+                Flow::Unset
+            } else {
+                Flow::Set(out)
+            };
+        }
     }
 
     fn mapped_attributes(&self, kind: ObjectKind) -> Vec<(AttrName, Values)> {
@@ -350,10 +401,8 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
         // One target object is one source object's.
         let taken_by_other = self
             .e
-            .st
-            .exports
-            .iter()
-            .any(|(other, x)| *other != g && x.target == target_obj.id);
+            .object_of(&target_obj.id)
+            .is_some_and(|other| other != g);
         if taken_by_other || !self.claimed.insert(target_obj.id.clone()) {
             self.fail(
                 g,
@@ -610,16 +659,14 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
     }
 
     fn restoring(&self, g: &Guid) -> bool {
-        self.main
-            .iter()
-            .any(|o| o.object == *g && matches!(o.action, Action::Restore { .. }))
+        self.restored.contains(g)
     }
 
     fn memberships(&mut self, group: Guid) {
         if self.desired(&group) != Desired::In {
             return;
         }
-        if self.book.failed.iter().any(|(g, _, _)| *g == group) {
+        if self.failed.contains(&group) {
             return;
         }
         let Some(group_ref) = self.target_ref(&group) else {
@@ -638,13 +685,25 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
             .unwrap_or_default();
         let mut wanted: Vec<(Guid, TargetRef)> = Vec::new();
         let source_members = entry.members.clone();
+        let mut skipped_members = 0usize;
         for m in &source_members {
             if self.desired(m) != Desired::In {
+                skipped_members += 1;
                 continue;
             }
             if let Some(r) = self.target_ref(m) {
                 wanted.push((*m, r));
             }
+        }
+        if skipped_members > 0 {
+            // Only members in scope are exported; say how many were not.
+            self.note(
+                group,
+                ObjectKind::Group,
+                skipped(SkipReason::MembersOutOfScope {
+                    count: skipped_members,
+                }),
+            );
         }
         for (m, r) in &wanted {
             if !exported.contains(m) {
@@ -733,19 +792,36 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
             .get(&g.key.object)
             .map(|x| &x.dn)
             .or_else(|| self.e.st.gone.get(&g.key.object).map(|x| &x.dn));
-        for p in &cfg.source.deletion.protected {
+        let row = self
+            .e
+            .st
+            .mirror
+            .get(&g.key.object)
+            .map(|x| &x.row)
+            .or_else(|| self.e.st.gone.get(&g.key.object).map(|x| &x.row));
+        for (i, p) in cfg.source.deletion.protected.iter().enumerate() {
             let hit = match p {
                 Protection::Anchor { anchor: a } => anchor.as_ref() == Some(a),
                 Protection::Subtree { dn: root } => dn.is_some_and(|d| d.is_under(root)),
                 Protection::Attribute { attribute, values } => {
-                    match (
-                        cfg.table.get(attribute),
-                        self.e.st.mirror.get(&g.key.object),
-                    ) {
-                        (Some(slot), Some(entry)) => entry.row.values(slot).iter().any(|v| {
+                    match (cfg.table.get(attribute), row) {
+                        (Some(slot), Some(row)) => row.values(slot).iter().any(|v| {
                             let text = v.to_string();
                             values.iter().any(|w| w.eq_ignore_ascii_case(&text))
                         }),
+                        _ => false,
+                    }
+                }
+                Protection::Filter { .. } => {
+                    let scope = cfg.protected_filters.iter().find(|(j, _)| *j == i);
+                    match (scope, row, dn) {
+                        (Some((_, scope)), Some(row), Some(dn)) => {
+                            let obj =
+                                crate::scope::ScopedObject::new(g.key.object, dn, g.op.kind, row);
+                            scope
+                                .evaluate(&obj, &super::explain::MirrorEnv(&self.e.st.mirror))
+                                .is_in()
+                        }
                         _ => false,
                     }
                 }
@@ -985,6 +1061,7 @@ fn protection_text(p: &Protection) -> String {
         Protection::Attribute { attribute, values } => {
             format!("{attribute} in {values:?}")
         }
+        Protection::Filter { .. } => "protection filter".to_owned(),
     }
 }
 

@@ -62,6 +62,8 @@ pub(crate) enum ReplaceMode {
 #[derive(Debug, Clone)]
 pub(crate) enum Aux {
     None,
+    /// Switch whose keys are all constants: their text, in order.
+    SwitchKeys(Box<[Box<str>]>),
     Replace {
         mode: ReplaceMode,
         /// The compiled pattern when it is a constant.
@@ -89,6 +91,13 @@ macro_rules! funcs {
 
         /// (function, documented name, min args, max args)
         pub(crate) const FUNCS: &[(Func, &str, usize, usize)] = &[$((Func::$v, $name, $min, $max),)*];
+
+        impl Func {
+            /// The documented name.
+            pub(crate) fn name(self) -> &'static str {
+                match self { $(Func::$v => $name,)* }
+            }
+        }
     };
 }
 
@@ -168,10 +177,6 @@ const REFUSED: &[(&str, &str)] = &[
 ];
 
 impl Func {
-    pub(crate) fn name(self) -> &'static str {
-        FUNCS.iter().find(|f| f.0 == self).map_or("?", |f| f.1)
-    }
-
     /// Same arguments, same result, no context read.
     fn is_pure(self) -> bool {
         !matches!(
@@ -231,6 +236,7 @@ fn suggest(name: &str) -> Option<&'static str> {
 }
 
 /// The compiled form under construction.
+#[derive(Clone)]
 pub(crate) struct Program {
     pub(crate) nodes: Vec<Node>,
     pub(crate) args: Vec<NodeId>,
@@ -445,6 +451,21 @@ impl<'a> Compiler<'a> {
                 self.check_constant_args(func, fname, args, &ids)?;
                 Aux::None
             }
+        };
+        let aux = match (func, aux) {
+            (Func::Switch, Aux::None) => {
+                let keys: Option<Vec<Box<str>>> = ids
+                    .iter()
+                    .skip(2)
+                    .step_by(2)
+                    .map(|id| match self.prog.nodes.get(id.0 as usize) {
+                        Some(Node::Const(Const::Null)) => Some(Box::from("")),
+                        _ => self.const_str(*id).map(Box::from),
+                    })
+                    .collect();
+                keys.map_or(Aux::None, |k| Aux::SwitchKeys(k.into_boxed_slice()))
+            }
+            (_, aux) => aux,
         };
         let args = self.push_args(&ids);
         let id = self.push(Node::Call { func, args, aux });

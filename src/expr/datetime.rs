@@ -575,6 +575,8 @@ impl Reader<'_> {
 
     /// Up to `max` digits (at least one): value and digit count.
     fn num(&mut self, max: usize) -> Option<(i64, usize)> {
+        // more digits than any date field has could overflow
+        let max = max.min(9);
         let start = self.i;
         let mut v = 0i64;
         while self.i - start < max {

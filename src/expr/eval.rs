@@ -228,6 +228,9 @@ impl<'p, 'c, 'o, A: AttrLookup + ?Sized> Eval<'p, 'p, 'c, 'o, A> {
                     let v = self.node(x)?;
                     if let Some(t) = single_text(&v, "&", i + 1)? {
                         out.push_str(&t);
+                        if out.len() > self.limits.max_value_length {
+                            return Err(too_long("&", out.len(), self.limits.max_value_length));
+                        }
                     }
                 }
                 Ok(Val::One(Item::Str(out)))
@@ -254,6 +257,23 @@ impl<'p, 'c, 'o, A: AttrLookup + ?Sized> Eval<'p, 'p, 'c, 'o, A> {
     /// function's frame room for every local of every branch, so one big
     /// match would cost tens of kilobytes of stack per nesting level.
     fn call(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
+        let v = self.dispatch(func, ids, aux)?;
+        // Functions grow text by a bounded factor at most, so checking each
+        // result keeps nested calls from growing it exponentially; the
+        // functions that could grow it without bound check as they go.
+        let max = self.limits.max_value_length;
+        if let Some(len) = v
+            .items()
+            .iter()
+            .map(|i| if let Item::Str(s) = i { s.len() } else { 0 })
+            .find(|&l| l > max)
+        {
+            return Err(too_long(func.name(), len, max));
+        }
+        Ok(v)
+    }
+
+    fn dispatch(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
         match func {
             Func::Iif => self.f_iif(func, ids, aux),
             Func::Switch => self.f_switch(func, ids, aux),
@@ -324,6 +344,13 @@ impl<'p, 'c, 'o, A: AttrLookup + ?Sized> Eval<'p, 'p, 'c, 'o, A> {
         {
             let src = self.arg(ids, 0)?;
             let s = single_text(&src, name, 1)?.unwrap_or(Cow::Borrowed(""));
+            if let Aux::SwitchKeys(keys) = aux {
+                // every key is a constant: compare text without evaluating
+                if let Some(k) = keys.iter().position(|key| **key == *s) {
+                    return self.arg(ids, 2 * k + 3);
+                }
+                return self.arg(ids, 1);
+            }
             let mut k = 2;
             while k + 1 < ids.len() {
                 let key = self.arg(ids, k)?;
@@ -501,27 +528,53 @@ impl<'p, 'c, 'o, A: AttrLookup + ?Sized> Eval<'p, 'p, 'c, 'o, A> {
     #[allow(unused_variables)]
     fn f_join(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
         let name = func.name();
-        {
-            let sep_v = self.arg(ids, 0)?;
-            let sep = single_text(&sep_v, name, 1)?.unwrap_or(Cow::Borrowed(""));
-            let mut out = String::new();
-            let mut first = true;
-            for i in 1..ids.len() {
-                let v = self.arg(ids, i)?;
-                for item in v.items() {
-                    let t = item.text();
-                    if t.is_empty() {
-                        continue;
+        let max = self.limits.max_value_length;
+        let sep_v = self.arg(ids, 0)?;
+        let sep = single_text(&sep_v, name, 1)?.unwrap_or(Cow::Borrowed(""));
+        // most joined values are short names: one allocation, no regrowth
+        let mut out = String::with_capacity(64);
+        let mut first = true;
+        let push = |out: &mut String, first: &mut bool, t: &str| {
+            if !t.is_empty() {
+                if !*first {
+                    out.push_str(&sep);
+                }
+                out.push_str(t);
+                *first = false;
+            }
+        };
+        let prog: &'p Program = self.prog;
+        for &id in ids.iter().skip(1) {
+            // the common sources (attributes, constants) are read in place;
+            // anything else is evaluated
+            match prog.nodes.get(id.0 as usize) {
+                Some(Node::Attr(slot)) => {
+                    let attrs: &'p A = self.attrs;
+                    for v in attrs.values(*slot) {
+                        match v {
+                            Value::Str(t) => push(&mut out, &mut first, t),
+                            other => push(&mut out, &mut first, &other.to_string()),
+                        }
                     }
-                    if !first {
-                        out.push_str(&sep);
+                }
+                Some(Node::Const(Const::One(CItem::Value(Value::Str(t))))) => {
+                    push(&mut out, &mut first, t)
+                }
+                _ => {
+                    let v = self.node(id)?;
+                    for item in v.items() {
+                        push(&mut out, &mut first, &item.text());
+                        if out.len() > max {
+                            return Err(too_long(name, out.len(), max));
+                        }
                     }
-                    out.push_str(&t);
-                    first = false;
                 }
             }
-            Ok(Val::One(Item::Str(out)))
+            if out.len() > max {
+                return Err(too_long(name, out.len(), max));
+            }
         }
+        Ok(Val::One(Item::Str(out)))
     }
 
     #[inline(never)]
@@ -1239,6 +1292,7 @@ impl<'p, 'c, 'o, A: AttrLookup + ?Sized> Eval<'p, 'p, 'c, 'o, A> {
             ));
         };
         let src = self.arg(ids, 0)?;
+        let max = self.limits.max_value_length;
         match mode {
             ReplaceMode::Literal => {
                 let old = self.arg(ids, 1)?;
@@ -1266,7 +1320,9 @@ impl<'p, 'c, 'o, A: AttrLookup + ?Sized> Eval<'p, 'p, 'c, 'o, A> {
                 if old.is_empty() {
                     return Ok(Val::One(Item::Str(tpl.into_owned())));
                 }
-                map(src, |s| Ok(Some(tpl.replace(&*old, s))))
+                map(src, |s| {
+                    replace_literal_bounded(&tpl, &old, s, max).map(Some)
+                })
             }
             ReplaceMode::Regex | ReplaceMode::RegexGroup => {
                 let pat = self.arg(ids, 2)?;
@@ -1285,13 +1341,13 @@ impl<'p, 'c, 'o, A: AttrLookup + ?Sized> Eval<'p, 'p, 'c, 'o, A> {
                     },
                 };
                 if *mode == ReplaceMode::Regex {
-                    return map(src, |s| Ok(Some(re.replace_all(s, &*rep).into_owned())));
+                    return map(src, |s| replace_all_bounded(&re, s, &rep, max).map(Some));
                 }
                 let g = self.arg(ids, 3)?;
                 let group = single_text(&g, NAME, 4)?
                     .map(Cow::into_owned)
                     .unwrap_or_default();
-                map(src, |s| Ok(Some(replace_group(&re, s, &group, &rep))))
+                map(src, |s| replace_group(&re, s, &group, &rep, max).map(Some))
             }
             ReplaceMode::RegexFromOther => {
                 if !src.is_null_or_empty() {
@@ -1319,6 +1375,41 @@ impl<'p, 'c, 'o, A: AttrLookup + ?Sized> Eval<'p, 'p, 'c, 'o, A> {
     }
 }
 
+#[cold]
+fn too_long(function: &'static str, len: usize, max: usize) -> EvalError {
+    EvalError::failed(
+        function,
+        format!("the result would be {len} bytes long; the limit is {max}"),
+    )
+}
+
+/// `Regex::replace_all` that stops once the output passes `max` bytes.
+fn replace_all_bounded(re: &Regex, s: &str, rep: &str, max: usize) -> Result<String, EvalError> {
+    let mut out = String::with_capacity(s.len());
+    let mut last = 0;
+    for caps in re.captures_iter(s) {
+        let Some(m) = caps.get(0) else { continue };
+        out.push_str(&s[last..m.start()]);
+        caps.expand(rep, &mut out);
+        last = m.end();
+        if out.len() > max {
+            return Err(too_long("Replace", out.len(), max));
+        }
+    }
+    out.push_str(&s[last..]);
+    Ok(out)
+}
+
+/// Literal replace-all, refused up front when the result would pass `max`.
+fn replace_literal_bounded(s: &str, old: &str, new: &str, max: usize) -> Result<String, EvalError> {
+    let count = s.matches(old).count();
+    let len = (s.len() - count * old.len()).saturating_add(count.saturating_mul(new.len()));
+    if len > max {
+        return Err(too_long("Replace", len, max));
+    }
+    Ok(s.replace(old, new))
+}
+
 fn group_match<'h>(
     re: &Regex,
     caps: &regex::Captures<'h>,
@@ -1335,7 +1426,13 @@ fn group_match<'h>(
 
 /// Replaces only the text of `group` in every match, keeping the rest of
 /// the match.
-fn replace_group(re: &Regex, s: &str, group: &str, rep: &str) -> String {
+fn replace_group(
+    re: &Regex,
+    s: &str,
+    group: &str,
+    rep: &str,
+    max: usize,
+) -> Result<String, EvalError> {
     let mut out = String::with_capacity(s.len());
     let mut last = 0;
     for caps in re.captures_iter(s) {
@@ -1348,9 +1445,12 @@ fn replace_group(re: &Regex, s: &str, group: &str, rep: &str) -> String {
         out.push_str(&s[last..m.start()]);
         caps.expand(rep, &mut out);
         last = m.end();
+        if out.len() > max {
+            return Err(too_long("Replace", out.len(), max));
+        }
     }
     out.push_str(&s[last..]);
-    out
+    Ok(out)
 }
 
 /// The text of a value that must be single: `None` for no value.

@@ -78,6 +78,9 @@
 //!   Active Directory have no app role assignments.
 //! - The Workday-guide keywords `IgnoreAttributeFlow`/`IgnoreObjectFlow` and
 //!   single-quoted strings are rejected (not in any reference).
+//! - `ExprLimits::max_value_length` (1 MiB) bounds the text any function
+//!   produces, so nested calls cannot grow a value exponentially (not in
+//!   the reference; the product has no documented equivalent).
 //! - Results: strings as [`Value::Str`], numbers as [`Value::Int`], booleans
 //!   as [`Value::Bool`] (which display as `True`/`False`), dates as strings
 //!   in `M/d/yyyy h:mm:ss tt` (UTC); attribute values that pass through keep
@@ -100,7 +103,18 @@ use crate::object::{AttrLookup, AttrName, AttrTable, Attributes, Slot, Value};
 use crate::time::Timestamp;
 
 /// Limits that keep hostile or runaway expressions cheap; exceeding one is
-/// an [`ExprError`], never a crash.
+/// an [`ExprError`] (or, for `max_value_length`, an [`EvalError`]), never a
+/// crash.
+///
+/// ```
+/// use idsync::expr::{CompileOptions, ExprErrorKind, ExprLimits, Expression};
+/// use idsync::object::AttrTable;
+/// let mut limits = ExprLimits::default();
+/// limits.max_depth = 2;
+/// let opts = CompileOptions::new().with_limits(limits);
+/// let err = Expression::compile("Trim(Trim(Trim([a])))", &opts, &mut AttrTable::new()).unwrap_err();
+/// assert_eq!(err.kind, ExprErrorKind::TooDeep { max: 2 });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ExprLimits {
@@ -112,6 +126,10 @@ pub struct ExprLimits {
     pub max_arguments: usize,
     /// Largest compiled regex, in bytes (the `regex` crate's size limit).
     pub regex_size_limit: usize,
+    /// Longest text a function may produce, in bytes; nested calls could
+    /// otherwise grow a value exponentially. Passing attribute values
+    /// through is not limited.
+    pub max_value_length: usize,
 }
 
 impl ExprLimits {
@@ -133,7 +151,8 @@ impl Default for ExprLimits {
             max_length: 10_000,
             max_depth: 32,
             max_arguments: 256,
-            regex_size_limit: 1 << 20,
+            regex_size_limit: 256 << 10,
+            max_value_length: 1 << 20,
         }
     }
 }
@@ -170,7 +189,20 @@ impl CompileOptions {
 
 /// Answers whether a candidate value is already taken in the target, for
 /// `SelectUniqueValue`. The engine implements it over its view of the
-/// target; evaluation never does I/O.
+/// target; evaluation never does I/O. Closures `Fn(&str, &str) -> bool`
+/// (attribute, value) implement it.
+///
+/// ```
+/// use idsync::expr::{EvalContext, Expression};
+/// use idsync::object::Attributes;
+/// use idsync::time::Timestamp;
+/// let e = Expression::parse("SelectUniqueValue(\"jsmith\", \"josmith\")")?;
+/// let taken = |_attr: &str, v: &str| v == "jsmith";
+/// let mut ctx = EvalContext::new(Timestamp::EPOCH).with_target_attribute("sAMAccountName").with_oracle(&taken);
+/// let out = e.evaluate_attributes(&Attributes::new(), &mut ctx)?;
+/// assert_eq!(out.first_text().as_deref(), Some("josmith"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait UniquenessOracle {
     /// Whether `value` is already used for `attribute` (the target attribute
     /// being mapped, `""` if the context names none).
@@ -304,6 +336,18 @@ impl<'o> EvalContext<'o> {
 }
 
 /// The result of an evaluation.
+///
+/// ```
+/// use idsync::expr::{EvalContext, Expression, Output};
+/// use idsync::object::{Attributes, Value};
+/// use idsync::time::Timestamp;
+/// let e = Expression::parse("Split([x], \",\")")?;
+/// let attrs = Attributes::new().with("x", [Value::str("a,b")]);
+/// let out = e.evaluate_attributes(&attrs, &mut EvalContext::new(Timestamp::EPOCH))?;
+/// assert_eq!(out, Output::Many(vec![Value::str("a"), Value::str("b")]));
+/// assert_eq!(out.values().len(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Output {
@@ -347,6 +391,10 @@ impl Output {
 /// assert_eq!(out, Output::One(Value::str("Ada Lovelace")));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// An expression is immutable once compiled, cheap to share across threads
+/// (`Send + Sync`) and to clone (regexes are shared).
+#[derive(Clone)]
 pub struct Expression {
     source: Arc<str>,
     ast: Ast,

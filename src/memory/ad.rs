@@ -9,9 +9,11 @@
 //! `lastKnownParent` kept); reanimation under the same GUID; `member` and
 //! other DN-valued attributes that follow their target's renames and moves
 //! as linked attributes do; an invocationId that a restore from backup
-//! changes. Reads are [`InMemoryAd::full_read`] (with fault switches for the
+//! changes. Reads are [`InMemoryAd::read_objects`] (with fault switches for the
 //! deletion-safety stories) and [`InMemoryAd::changed_since`] (DirSync
-//! semantics: the final state of what changed).
+//! semantics: the final state of what changed), and, as the engine reads
+//! it, the [`DirectorySource`] implementation that turns both into
+//! [`ChangeBatch`]es with uSNChanged [`Watermark`]s.
 //!
 //! Choices: deleted objects behave as with the AD Recycle Bin on (a restore
 //! brings back the attributes stripped from the tombstone; memberships are
@@ -22,8 +24,13 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::anchor::Guid;
+use crate::change::{
+    self, BatchHeader, BatchKind, Change, ChangeBatch, Completeness, ConfigId, VoidReason,
+    Watermark,
+};
 use crate::dn::{Dn, DnError};
-use crate::object::{Attributes, ObjectKind, SourceObject, Value, Values};
+use crate::object::{Attributes, ObjectKind, Secret, SourceObject, Value, Values};
+use crate::source::{DirectorySource, SourceError};
 
 /// The attribute name of ms-DS-ConsistencyGuid as the default mappings
 /// spell it.
@@ -166,6 +173,11 @@ struct Entry {
     /// What the delete stripped (the Recycle Bin keeps it for a restore).
     recycled: Attributes,
     usn_changed: i64,
+    /// The password hash (password hash sync), never among the attributes;
+    /// kept through a delete and restore (Recycle Bin behaviour).
+    password_hash: Option<Secret>,
+    /// The USN of the last password change.
+    password_usn: i64,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -205,6 +217,9 @@ pub struct InMemoryAd {
     seed: u64,
     counter: u64,
     fault: ReadFault,
+    source: ConfigId,
+    dc: String,
+    page_size: usize,
 }
 
 fn bad_name(name: &str, source: DnError) -> AdError {
@@ -246,7 +261,7 @@ impl InMemoryAd {
             .join(".");
         let mut ad = InMemoryAd {
             nc: nc_dn,
-            dns_domain,
+            dns_domain: dns_domain.clone(),
             entries: BTreeMap::new(),
             by_dn: HashMap::new(),
             usn: 1000,
@@ -254,6 +269,9 @@ impl InMemoryAd {
             seed: 0,
             counter: 0,
             fault: ReadFault::default(),
+            source: ConfigId::new(&dns_domain),
+            dc: format!("dc1.{dns_domain}"),
+            page_size: 1000,
         };
         ad.invocation_id = ad.next_guid();
         Ok(ad)
@@ -275,6 +293,45 @@ impl InMemoryAd {
     fn bump(&mut self) -> i64 {
         self.usn += 1;
         self.usn
+    }
+
+    /// Names the configuration its change batches are read for (default:
+    /// the DNS domain name).
+    pub fn with_source(mut self, source: ConfigId) -> InMemoryAd {
+        self.source = source;
+        self
+    }
+
+    /// Names the domain controller (default `dc1.<dns domain>`); the
+    /// uSNChanged watermark carries it.
+    pub fn with_dc_name(mut self, dc: &str) -> InMemoryAd {
+        self.dc = dc.to_owned();
+        self
+    }
+
+    /// Like [`InMemoryAd::with_source`], in place.
+    pub fn set_source(&mut self, source: ConfigId) {
+        self.source = source;
+    }
+
+    /// Like [`InMemoryAd::with_dc_name`], in place.
+    pub fn set_dc_name(&mut self, dc: &str) {
+        self.dc = dc.to_owned();
+    }
+
+    /// Sets how many objects a full-read page holds (at least 1; default
+    /// 1000, about what DirSync returns per page).
+    pub fn set_page_size(&mut self, objects: usize) {
+        self.page_size = objects.max(1);
+    }
+
+    /// The uSNChanged watermark of the directory as it stands.
+    pub fn watermark(&self) -> Watermark {
+        Watermark::usn(
+            u64::try_from(self.usn).unwrap_or(0),
+            self.invocation_id,
+            &self.dc,
+        )
     }
 
     /// The naming context (the domain's DN).
@@ -354,6 +411,8 @@ impl InMemoryAd {
                 original_rdn: String::new(),
                 recycled: Attributes::new(),
                 usn_changed: usn,
+                password_hash: None,
+                password_usn: 0,
             },
         );
         Ok(guid)
@@ -521,14 +580,22 @@ impl InMemoryAd {
         self.set_many(guid, [(name, values.into_iter().collect::<Values>())])
     }
 
-    /// Replaces several attributes in one write (one USN).
+    /// Replaces several attributes in one write (one USN). The attributes
+    /// the directory maintains and the naming attributes (`cn`, `name`,
+    /// `ou`: use [`InMemoryAd::rename`]) are refused.
     pub fn set_many<'a>(
         &mut self,
         guid: Guid,
         changes: impl IntoIterator<Item = (&'a str, Values)>,
     ) -> Result<(), AdError> {
         let changes: Vec<(&str, Values)> = changes.into_iter().collect();
-        if let Some((name, _)) = changes.iter().find(|(n, _)| is_maintained(n)) {
+        // The naming attributes change only with the DN (rename).
+        let naming = |n: &str| {
+            ["cn", "name", "ou"]
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(n))
+        };
+        if let Some((name, _)) = changes.iter().find(|(n, _)| is_maintained(n) || naming(n)) {
             return Err(AdError::ReadOnlyAttribute {
                 name: (*name).to_owned(),
             });
@@ -538,6 +605,19 @@ impl InMemoryAd {
             entry.object.attributes.set(name, values);
         }
         self.stamp(guid);
+        Ok(())
+    }
+
+    /// Sets the user's password hash (what password hash sync reads); one
+    /// USN, as a password change stamps the object. It travels only in the
+    /// change records' own field, never among the attributes.
+    pub fn set_password_hash(&mut self, guid: Guid, hash: Secret) -> Result<(), AdError> {
+        let entry = self.live_mut(guid)?;
+        entry.password_hash = Some(hash);
+        self.stamp(guid);
+        if let Some(e) = self.entries.get_mut(&guid) {
+            e.password_usn = e.usn_changed;
+        }
         Ok(())
     }
 
@@ -895,7 +975,7 @@ impl InMemoryAd {
     /// A full read: every live object, ancestors first. Consumes the pending
     /// read faults: a cut-short read yields `k` objects then
     /// [`AdError::ReadInterrupted`]; a partial read silently skips objects.
-    pub fn full_read(&mut self) -> FullRead<'_> {
+    pub fn read_objects(&mut self) -> FullRead<'_> {
         let fault = std::mem::take(&mut self.fault);
         let this: &InMemoryAd = self;
         FullRead {
@@ -943,7 +1023,184 @@ impl InMemoryAd {
     }
 }
 
-/// The iterator of [`InMemoryAd::full_read`].
+fn add_record(object: &SourceObject, password_hash: Option<Secret>) -> Change {
+    Change::Add {
+        guid: object.guid,
+        dn: object.dn.clone(),
+        attributes: object.attributes.clone(),
+        password_hash,
+    }
+}
+
+/// The engine's view of the simulator.
+///
+/// - `full_read`: the live objects, ancestors first, as `add` records in
+///   pages of [`InMemoryAd::set_page_size`] objects, every page carrying the
+///   watermark read before the read began. The read faults apply: a cut
+///   short read ends with a [`Completeness::CutShort`] page holding what
+///   arrived; a partial read silently reports `Finished` (the case the
+///   engine's deletion safeguards exist for).
+/// - `changes_since`: a delta from a uSNChanged watermark of this DC and
+///   invocationId, in USN order: every live object written since as an
+///   `add` of its current state, with the password hash only when it changed
+///   since the watermark (DirSync semantics: latest state, so the
+///   engine's replace-and-rebase handles renames and moves; children of a
+///   moved container are not reported), every object deleted since as a
+///   `delete`. A watermark of another DC, another invocationId (after
+///   [`InMemoryAd::restore_from_backup`]), a higher USN, a DirSync cookie or
+///   none is [`SourceError::WatermarkVoid`].
+///
+/// ```
+/// use idsync::change::{BatchKind, Change, Completeness};
+/// use idsync::memory::InMemoryAd;
+/// use idsync::source::DirectorySource;
+///
+/// let mut ad = InMemoryAd::new("DC=corp,DC=example,DC=com")?;
+/// let root = ad.domain().clone();
+/// let ann = ad.add_user(&root, "Ann")?;
+/// let pages = DirectorySource::full_read(&mut ad)?;
+/// assert!(matches!(pages[0].header.kind,
+///     BatchKind::Full { completeness: Completeness::Finished, objects: 1, .. }));
+/// let since = pages[0].header.watermark.clone();
+/// ad.delete(ann)?;
+/// let delta = ad.changes_since(&since)?;
+/// assert!(matches!(&delta.records[0], Change::Delete(t) if t.guid == ann));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl DirectorySource for InMemoryAd {
+    fn full_read(&mut self) -> Result<Vec<ChangeBatch>, SourceError> {
+        let watermark = self.watermark();
+        let source = self.source.clone();
+        let page_size = self.page_size;
+        let mut records = Vec::new();
+        let mut cut_short = false;
+        for item in self.read_objects() {
+            match item {
+                Ok(o) => records.push(o.guid),
+                Err(_) => {
+                    cut_short = true;
+                    break;
+                }
+            }
+        }
+        let records: Vec<Change> = records
+            .into_iter()
+            .filter_map(|g| {
+                let e = self.entries.get(&g)?;
+                Some(add_record(&e.object, e.password_hash.clone()))
+            })
+            .collect();
+        let total = records.len();
+        let chunks: Vec<Vec<Change>> = if records.is_empty() {
+            vec![Vec::new()]
+        } else {
+            records.chunks(page_size).map(<[Change]>::to_vec).collect()
+        };
+        let last = chunks.len().saturating_sub(1);
+        let mut seen = 0u64;
+        let mut pages = Vec::with_capacity(chunks.len());
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            seen += chunk.len() as u64;
+            let completeness = match (i == last, cut_short) {
+                (false, _) => Completeness::InProgress,
+                (true, false) => Completeness::Finished,
+                (true, true) => Completeness::CutShort,
+            };
+            let page = u32::try_from(i).map_err(|_| {
+                SourceError::Other(format!("full read of {total} objects has too many pages"))
+            })?;
+            pages.push(ChangeBatch {
+                header: BatchHeader {
+                    source: source.clone(),
+                    since: if i == 0 {
+                        Watermark::None
+                    } else {
+                        watermark.clone()
+                    },
+                    watermark: watermark.clone(),
+                    kind: BatchKind::Full {
+                        page,
+                        completeness,
+                        objects: seen,
+                    },
+                },
+                records: chunk,
+            });
+        }
+        Ok(pages)
+    }
+
+    fn changes_since(&mut self, since: &Watermark) -> Result<ChangeBatch, SourceError> {
+        let now = self.watermark();
+        let from = match since {
+            Watermark::Usn {
+                highest_committed_usn,
+                invocation_id,
+                dc,
+            } => {
+                if !dc.eq_ignore_ascii_case(&self.dc) {
+                    return Err(SourceError::WatermarkVoid(VoidReason::DcChanged {
+                        old: dc.clone(),
+                        new: self.dc.clone(),
+                    }));
+                }
+                if *invocation_id != self.invocation_id {
+                    return Err(SourceError::WatermarkVoid(
+                        VoidReason::InvocationIdChanged {
+                            old: *invocation_id,
+                            new: self.invocation_id,
+                        },
+                    ));
+                }
+                let ours = u64::try_from(self.usn).unwrap_or(0);
+                if *highest_committed_usn > ours {
+                    return Err(SourceError::WatermarkVoid(VoidReason::UsnWentBack {
+                        old: *highest_committed_usn,
+                        new: ours,
+                    }));
+                }
+                i64::try_from(*highest_committed_usn).unwrap_or(i64::MAX)
+            }
+            Watermark::None => return Err(SourceError::WatermarkVoid(VoidReason::NoBaseline)),
+            Watermark::DirSync { .. } => {
+                return Err(SourceError::WatermarkVoid(VoidReason::MethodChanged));
+            }
+        };
+        let mut changed: Vec<&Entry> = self
+            .entries
+            .values()
+            .filter(|e| e.usn_changed > from)
+            .collect();
+        changed.sort_by_key(|e| e.usn_changed);
+        let records = changed
+            .into_iter()
+            .map(|e| {
+                if e.deleted {
+                    Change::Delete(change::Tombstone {
+                        guid: e.object.guid,
+                        dn: e.object.dn.clone(),
+                        last_known_parent: e.last_known_parent.clone(),
+                    })
+                } else {
+                    // A hash travels only when it changed since the watermark.
+                    let hash = e.password_hash.clone().filter(|_| e.password_usn > from);
+                    add_record(&e.object, hash)
+                }
+            })
+            .collect();
+        Ok(ChangeBatch {
+            header: BatchHeader {
+                source: self.source.clone(),
+                since: since.clone(),
+                watermark: now,
+                kind: BatchKind::Delta,
+            },
+            records,
+        })
+    }
+}
+
+/// The iterator of [`InMemoryAd::read_objects`].
 #[derive(Debug)]
 pub struct FullRead<'a> {
     objects: std::vec::IntoIter<&'a SourceObject>,
@@ -1079,7 +1336,7 @@ mod tests {
             ad.add_user(&root, &format!("u{i}")).unwrap();
         }
         ad.return_only_percent(30);
-        assert_eq!(ad.full_read().filter(Result::is_ok).count(), 3);
-        assert_eq!(ad.full_read().count(), 10);
+        assert_eq!(ad.read_objects().filter(Result::is_ok).count(), 3);
+        assert_eq!(ad.read_objects().count(), 10);
     }
 }

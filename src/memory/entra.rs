@@ -15,7 +15,13 @@
 //!   `deleted: true`, so the engine can restore them;
 //! - resiliency applies on create, update, stamp and restore alike;
 //! - deleting an already deleted object and restoring a live one succeed
-//!   (idempotent replay); an update of a soft-deleted object is `NotFound`.
+//!   (idempotent replay); an update of a soft-deleted object is `NotFound`;
+//! - uniqueness is modelled for userPrincipalName (among users) and proxy
+//!   addresses (among all kinds, `SMTP:` and `smtp:` alike); a UPN equal to
+//!   another object's proxy address, and the uniqueness of `mail` and
+//!   `OnPremiseSecurityIdentifier`, are not modelled;
+//! - the placeholder UPN is kept across updates while its conflict lasts,
+//!   so an object's UPN does not change with every unrelated write.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -24,7 +30,7 @@ use crate::anchor::{Guid, ImmutableId};
 use crate::object::{Attributes, ObjectKind, Secret, Value};
 use crate::target::{
     Action, Applied, AttrChange, DirectoryTarget, OpId, ProvisioningError, TargetError,
-    TargetErrorKind, TargetId, TargetLookup, TargetObject, TargetOp, TargetRef,
+    TargetErrorKind, TargetId, TargetLookup, TargetObject, TargetOp, TargetRef, TargetView,
 };
 use crate::time::Timestamp;
 
@@ -499,6 +505,12 @@ impl InMemoryTarget {
             .unwrap_or_default()
     }
 
+    /// A snapshot of every object (live and soft-deleted) as a
+    /// [`TargetView`], for the engine's sans-IO path.
+    pub fn snapshot(&self) -> TargetView {
+        TargetView::new(self.objects.values().map(CloudObject::view).collect())
+    }
+
     /// The matching view of an object.
     pub fn view(&self, id: &TargetId) -> Option<TargetObject> {
         self.objects.get(id).map(CloudObject::view)
@@ -566,10 +578,11 @@ impl InMemoryTarget {
     // ----- the rules -------------------------------------------------------
 
     fn next_id(&mut self, kind: ObjectKind) -> Result<TargetId, TargetError> {
-        let (slot, prefix) = match kind {
-            ObjectKind::User => (0, "u"),
-            ObjectKind::Group => (1, "g"),
-            ObjectKind::Contact => (2, "c"),
+        let [users, groups, contacts] = &mut self.counters;
+        let (counter, prefix) = match kind {
+            ObjectKind::User => (users, "u"),
+            ObjectKind::Group => (groups, "g"),
+            ObjectKind::Contact => (contacts, "c"),
             ObjectKind::Unsupported => {
                 return Err(err(
                     TargetErrorKind::AttributeFormat,
@@ -577,11 +590,8 @@ impl InMemoryTarget {
                 ));
             }
         };
-        self.counters[slot] += 1;
-        Ok(TargetId::new(&format!(
-            "{prefix}-{:06}",
-            self.counters[slot]
-        )))
+        *counter += 1;
+        Ok(TargetId::new(&format!("{prefix}-{:06}", *counter)))
     }
 
     fn next_digits(&mut self) -> u64 {
@@ -664,13 +674,21 @@ impl InMemoryTarget {
                             ),
                         ));
                     }
+                    // The placeholder already given stays while the conflict
+                    // lasts (read from the stored object: the working copy's
+                    // attributes may hold the requested value).
+                    let current = self
+                        .objects
+                        .get(&obj.id)
+                        .and_then(CloudObject::user_principal_name);
                     let keep = obj
                         .placeholder_for
                         .as_deref()
                         .filter(|orig| orig.eq_ignore_ascii_case(&candidate))
-                        .and(obj.user_principal_name());
+                        .and(current)
+                        .map(str::to_owned);
                     let placeholder = match keep {
-                        Some(current) => current.to_owned(),
+                        Some(current) => current,
                         None => self.placeholder(&candidate)?,
                     };
                     errors.push(conflict("UserPrincipalName", &candidate));
@@ -828,12 +846,14 @@ impl InMemoryTarget {
                     format!("attribute {} cannot hold a secret", c.name),
                 ));
             }
+            // The unique values are written by `commit` once resolved.
             if c.name.is(UPN) {
                 obj.requested_upn = first_text(&c.to);
             } else if c.name.is(PROXY) {
                 obj.requested_proxy_addresses = c.to.iter().map(ToString::to_string).collect();
+            } else {
+                obj.attributes.set(c.name.clone(), c.to.iter().cloned());
             }
-            obj.attributes.set(c.name.clone(), c.to.iter().cloned());
         }
         Ok(())
     }

@@ -291,10 +291,11 @@ impl CompiledScope {
         let group = self.check_groups(obj, env);
         if !self.groups.is_empty() {
             let t = match group {
-                Ok(Some(i)) => self
-                    .groups
-                    .get(i)
-                    .map(|g| trace(g, ContainerId::Group(i), env)),
+                Ok(Some(i)) => self.groups.get(i).map(|g| ContainerTrace {
+                    // a group configured by DN only was found by its GUID there
+                    guid: g.resolve_guid(env),
+                    ..trace(g, ContainerId::Group(i), env)
+                }),
                 _ => None,
             };
             reasons.push(match &t {
@@ -352,10 +353,11 @@ impl CompiledScope {
             let mut groups = Vec::new();
             for (gi, group) in f.groups.iter().enumerate() {
                 let failed = group.iter().enumerate().find_map(|(ci, c)| {
-                    let values = obj.attrs.values(c.slot);
-                    c.eval(values, f.multivalued)
-                        .err()
-                        .map(|why| clause_trace(c, values, why, obj.kind, gi, ci))
+                    c.with_values(obj.attrs, obj.dn, |values| {
+                        c.eval(values, f.multivalued)
+                            .err()
+                            .map(|why| clause_trace(c, values, why, obj.kind, gi, ci))
+                    })
                 });
                 let passed = failed.is_none();
                 groups.push(GroupTrace {
@@ -375,13 +377,14 @@ impl CompiledScope {
                     groups
                         .iter()
                         .filter_map(|g| g.failed_clause.as_ref())
-                        .map(|c| format!(
-                            "{} {} {:?}: {}",
-                            c.path,
-                            c.attribute,
-                            c.operator.as_str(),
-                            c.reason
-                        ))
+                        .map(|c| {
+                            let values: String =
+                                c.values.iter().map(|v| format!(" {v:?}")).collect();
+                            format!(
+                                "{} ({} {}{values}): {}",
+                                c.path, c.attribute, c.operator, c.reason
+                            )
+                        })
                         .collect::<Vec<_>>()
                         .join("; ")
                 )),

@@ -10,6 +10,7 @@ use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{AttributeFilter, Clause, FilterValue, Multivalued, ScopeConfigError, ScopeErrorKind};
+use crate::dn::Dn;
 use crate::object::{AttrLookup, AttrName, AttrTable, Slot, Value};
 
 /// The longest regular expression accepted in a clause, in bytes.
@@ -217,9 +218,27 @@ pub(crate) struct CompiledClause {
     pub(crate) operator: Operator,
     pub(crate) values: Vec<String>,
     pub(crate) test: Test,
+    /// The clause reads `distinguishedName`: when the object's values do
+    /// not carry it, the object's own DN is used.
+    pub(crate) reads_dn: bool,
 }
 
 impl CompiledClause {
+    /// Calls `f` with the values the clause reads.
+    pub(crate) fn with_values<R>(
+        &self,
+        attrs: &dyn AttrLookup,
+        dn: &Dn,
+        f: impl FnOnce(&[Value]) -> R,
+    ) -> R {
+        let values = attrs.values(self.slot);
+        if values.is_empty() && self.reads_dn {
+            f(&[Value::Dn(dn.clone())])
+        } else {
+            f(values)
+        }
+    }
+
     /// Evaluates the clause on an attribute's values with the product's null
     /// rule: absent or empty makes it false unless the operator is `IS NULL`.
     pub(crate) fn eval(&self, values: &[Value], mv: Multivalued) -> Result<(), ClauseFail> {
@@ -410,10 +429,10 @@ pub(crate) struct CompiledFilter {
 
 impl CompiledFilter {
     /// The index of the first group whose clauses all hold, or `None`.
-    pub(crate) fn matching_group(&self, attrs: &dyn AttrLookup) -> Option<usize> {
+    pub(crate) fn matching_group(&self, attrs: &dyn AttrLookup, dn: &Dn) -> Option<usize> {
         self.groups.iter().position(|g| {
             g.iter()
-                .all(|c| c.eval(attrs.values(c.slot), self.multivalued).is_ok())
+                .all(|c| c.with_values(attrs, dn, |v| c.eval(v, self.multivalued).is_ok()))
         })
     }
 }
@@ -534,6 +553,7 @@ fn compile_clause(
         operator,
         values,
         test,
+        reads_dn: clause.attribute.eq_ignore_ascii_case("distinguishedName"),
     })
 }
 

@@ -23,7 +23,7 @@
 //! [`CompiledScope::pin_guids`]), so renaming or moving one keeps its scope.
 //! Nested groups are never followed.
 //!
-//! The hot path ([`CompiledScope::evaluate`]) reads attributes by [`Slot`],
+//! The hot path ([`CompiledScope::evaluate`]) reads attributes by [`Slot`](crate::object::Slot),
 //! compares DNs with [`Dn::is_under`] (never string prefixes), runs regexes
 //! compiled once with size limits, and does not allocate.
 //!
@@ -124,7 +124,9 @@ pub struct ScopeConfig {
     /// OU subtrees to include, each with OUs under it to exclude.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ous: Vec<OuScope>,
-    /// Scoping groups: their direct members are in scope.
+    /// Scoping groups: their direct members are in scope (nested groups are
+    /// not followed; a scoping group itself is in scope only if it is a
+    /// direct member of one).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<ContainerRef>,
     /// Attribute filters, one per object kind.
@@ -1075,7 +1077,7 @@ impl CompiledScope {
         match self.filter(obj.kind) {
             None => Ok(None),
             Some(f) => f
-                .matching_group(obj.attrs)
+                .matching_group(obj.attrs, obj.dn)
                 .map(Some)
                 .ok_or(OutReason::Filter),
         }

@@ -155,3 +155,19 @@ pub fn tomb(n: u128, name: &str, parent: Option<&str>) -> idsync::change::Change
         .unwrap(),
     )
 }
+
+/// A modify record replacing one attribute of object `n`.
+pub fn set_attr(
+    n: u128,
+    name: &str,
+    values: impl IntoIterator<Item = Value>,
+) -> idsync::change::Change {
+    idsync::change::Change::Modify {
+        guid: guid(n),
+        changes: vec![idsync::change::AttrChange {
+            name: name.into(),
+            op: idsync::change::AttrOp::Replace(values.into_iter().collect()),
+        }],
+        password_hash: None,
+    }
+}

@@ -79,6 +79,7 @@ use crate::config::{ConfigError, SyncConfig};
 use crate::engine::{
     CommitError, CommitReport, Engine, ExportStatus, IngestError, IngestReport, Plan, State,
 };
+use crate::limits::Limits;
 use crate::log::{ErrorCategory, LogEntry, Outcome};
 use crate::object::ObjectKind;
 use crate::scope::{OverlapError, check_overlaps};
@@ -401,12 +402,18 @@ impl TenantCommitReport {
 #[derive(Debug)]
 pub struct Tenant {
     engines: Vec<(String, Engine)>,
+    limits: Limits,
 }
 
 impl Tenant {
     /// Loads the configurations: names must be unique, each must validate,
-    /// and no two scopes may overlap.
+    /// and no two scopes may overlap. Engines get the product's limits.
     pub fn new(configs: Vec<SyncConfig>) -> Result<Tenant, TenantError> {
+        Tenant::with_limits(configs, Limits::default())
+    }
+
+    /// [`Tenant::new`] with other limits for every engine.
+    pub fn with_limits(configs: Vec<SyncConfig>, limits: Limits) -> Result<Tenant, TenantError> {
         for (second, c) in configs.iter().enumerate() {
             if let Some(first) = configs[..second]
                 .iter()
@@ -421,11 +428,12 @@ impl Tenant {
         }
         let mut engines = Vec::with_capacity(configs.len());
         for (index, c) in configs.iter().enumerate() {
-            let engine = Engine::new(c).map_err(|source| TenantError::Config {
-                index,
-                name: c.name.clone(),
-                source,
-            })?;
+            let engine =
+                Engine::with_limits(c, limits.clone()).map_err(|source| TenantError::Config {
+                    index,
+                    name: c.name.clone(),
+                    source,
+                })?;
             engines.push((c.name.clone(), engine));
         }
         let mut overlaps = Vec::new();
@@ -444,7 +452,7 @@ impl Tenant {
         if !overlaps.is_empty() {
             return Err(TenantError::Overlap(overlaps));
         }
-        Ok(Tenant { engines })
+        Ok(Tenant { engines, limits })
     }
 
     /// Loads the configurations like [`Tenant::new`] and restores each
@@ -455,7 +463,16 @@ impl Tenant {
         configs: Vec<SyncConfig>,
         states: Vec<(String, State)>,
     ) -> Result<Tenant, TenantError> {
-        let mut tenant = Tenant::new(configs.clone())?;
+        Tenant::restore_with_limits(configs, Limits::default(), states)
+    }
+
+    /// [`Tenant::restore`] with other limits for every engine.
+    pub fn restore_with_limits(
+        configs: Vec<SyncConfig>,
+        limits: Limits,
+        states: Vec<(String, State)>,
+    ) -> Result<Tenant, TenantError> {
+        let mut tenant = Tenant::with_limits(configs.clone(), limits)?;
         for (name, state) in states {
             let Some(i) = tenant.index_of(&name) else {
                 return Err(TenantError::UnknownSnapshot { name });
@@ -465,10 +482,13 @@ impl Tenant {
                 .iter()
                 .find(|c| &c.name == config_name)
                 .ok_or_else(|| TenantError::UnknownSnapshot { name: name.clone() })?;
-            *engine = Engine::restore(config, state).map_err(|source| TenantError::Config {
-                index: i,
-                name: config_name.clone(),
-                source,
+            let limits = tenant.limits.clone();
+            *engine = Engine::restore_with_limits(config, limits, state).map_err(|source| {
+                TenantError::Config {
+                    index: i,
+                    name: config_name.clone(),
+                    source,
+                }
             })?;
         }
         Ok(tenant)

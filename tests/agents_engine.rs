@@ -21,7 +21,7 @@ use idsync::change::{
 use idsync::config::SyncConfig;
 use idsync::deletion::DeletionConfig;
 use idsync::dn::Dn;
-use idsync::engine::{Engine, IngestError, MAX_OBJECTS, Plan, State};
+use idsync::engine::{Engine, IngestError, Plan, State};
 use idsync::limits::Limits;
 use idsync::memory::{AdSource, InMemoryAd, InMemoryTarget};
 use idsync::object::{Attributes, Value};
@@ -570,6 +570,11 @@ fn the_engine_refuses_the_batch_that_would_hold_150_001_objects() {
     };
     let working = engine.working().clone();
     let err = engine.ingest(&big).unwrap_err();
+    const MAX_OBJECTS: usize = 150_000;
+    assert_eq!(
+        Limits::default().max_objects_per_configuration,
+        MAX_OBJECTS as u64
+    );
     assert_eq!(
         err,
         IngestError::ObjectLimit {

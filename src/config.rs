@@ -161,7 +161,7 @@ impl SyncConfig {
         let scope = self
             .scope
             .compile(&mut table)
-            .map_err(|e| ConfigError::Scope(e.prefixed(path)))?;
+            .map_err(|e| ConfigError::Scope(e.prefixed(&format!("{path}."))))?;
         // Protections read attributes too: intern them, and compile filters
         // as scopes (kinds: all, no containers, no built-in exclusions).
         let mut protected_filters = Vec::new();

@@ -718,3 +718,59 @@ fn references_resolve_to_target_ids_once_the_referenced_object_is_exported() {
     let (plan, _, _) = cycle(&mut e, &mut t, now(2));
     assert!(plan.ops.is_empty());
 }
+
+#[test]
+fn a_crash_between_apply_and_commit_leaves_nothing_behind() {
+    let mut c = config();
+    c.deletion = DeletionConfig::automatic(10);
+    let mut e = Engine::new(&c).unwrap();
+    let mut t = target();
+    e.ingest(&full(100, company())).unwrap();
+    cycle(&mut e, &mut t, now(0));
+    // cycle 2: Ann is disabled and a new user arrives; the host begins the
+    // plan, persists, applies, and crashes before commit
+    let dana = user(5, "Dana Fox", "OU=Staff");
+    e.ingest(&delta(
+        100,
+        101,
+        vec![set_attr(1, "userAccountControl", [Value::Int(514)]), dana],
+    ))
+    .unwrap();
+    let plan = e.plan(now(1), &t);
+    e.begin(&plan);
+    let persisted = serde_json::to_string(&e.snapshot()).unwrap();
+    idsync::target::apply_plan(&mut t, &plan.ops);
+    assert_eq!(
+        t.attribute(&target_id(&e, 1), "AccountEnabled"),
+        &[Value::Bool(false)]
+    );
+    // restart from the persisted state; meanwhile Ann is enabled again and
+    // Dana moved out of scope
+    let mut e = Engine::restore(&c, serde_json::from_str(&persisted).unwrap()).unwrap();
+    // the source replays from the committed watermark (100), with the
+    // final state since then
+    e.ingest(&delta(
+        100,
+        102,
+        vec![
+            set_attr(1, "userAccountControl", [Value::Int(512)]),
+            user(5, "Dana Fox", "OU=Contractors"),
+        ],
+    ))
+    .unwrap();
+    let (plan, _, report) = cycle(&mut e, &mut t, now(2));
+    assert_eq!(report.failed, 0, "{:?}", plan.ops);
+    assert_eq!(
+        t.attribute(&target_id(&e, 1), "AccountEnabled"),
+        &[Value::Bool(true)],
+        "the lost cycle's value does not stay"
+    );
+    let orphan = t.find_by_immutable_id(&guid(5).immutable_id()).unwrap();
+    assert!(
+        orphan.deleted,
+        "the object the lost cycle created is removed"
+    );
+    // settled
+    let (plan, _, _) = cycle(&mut e, &mut t, now(3));
+    assert!(plan.ops.is_empty(), "{:?}", plan.ops);
+}

@@ -439,6 +439,12 @@ pub struct State {
     /// referenced -> referrers (marked due when it is exported).
     #[serde(default)]
     pub waiting_refs: HashMap<Guid, Vec<Guid>>,
+    /// Objects with ops that may have been applied but were not committed
+    /// (recorded by [`Engine::begin`], cleared by commit): after a crash
+    /// their target state is unknown, so the next plan writes every mapped
+    /// attribute and looks them up by anchor. The value is the anchor.
+    #[serde(default)]
+    pub in_flight: HashMap<Guid, ImmutableId>,
 }
 
 /// A stable digest of a configuration (FNV-1a over its JSON form).
@@ -469,6 +475,10 @@ pub struct Engine {
     /// target id -> source object, over the export state (rebuilt on
     /// restore), so matching and membership commits never scan exports.
     by_target: HashMap<TargetId, Guid>,
+    /// member -> groups that have it among their exported members (rebuilt
+    /// on restore), so a member's change re-plans the groups the target
+    /// says it belongs to, not only those the source says.
+    exported_member_of: HashMap<Guid, Vec<Guid>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -525,12 +535,14 @@ impl Engine {
                 config_digest: config_digest(config),
                 full_read_required: false,
                 waiting_refs: HashMap::new(),
+                in_flight: HashMap::new(),
             },
             working: Committed::default(),
             staged: 0,
             full_read: None,
             secrets: HashMap::new(),
             by_target: HashMap::new(),
+            exported_member_of: HashMap::new(),
         })
     }
 
@@ -577,10 +589,21 @@ impl Engine {
             .iter()
             .map(|(g, x)| (x.target.clone(), *g))
             .collect();
+        for (g, x) in &state.exports {
+            for m in &x.members {
+                engine.exported_member_of.entry(*m).or_default().push(*g);
+            }
+        }
+        let uncertain: Vec<Guid> = state.in_flight.keys().copied().collect();
         engine.st = state;
         if changed {
             // A configuration change re-evaluates every object.
             engine.mark_all_due();
+        }
+        // Ops begun but never committed: their objects are planned again
+        // with their target state treated as unknown.
+        for g in uncertain {
+            engine.mark_due(g);
         }
         Ok(engine)
     }
@@ -869,6 +892,25 @@ impl Engine {
         plan::Planner::new(self, now, target).run()
     }
 
+    /// Records that a plan's ops are about to be applied (write-ahead). A
+    /// host that must survive a crash between applying and committing calls
+    /// this, persists [`Engine::snapshot`], then applies: if it crashes, the
+    /// engine restored from that snapshot re-plans those objects with their
+    /// target state unknown (every mapped attribute written again, objects
+    /// looked up by anchor), so no value of the lost cycle stays behind and
+    /// no created object is orphaned. [`Engine::run_cycle`] calls it.
+    pub fn begin(&mut self, plan: &Plan) {
+        for op in &plan.ops {
+            let anchor = match &op.action {
+                Action::Create { anchor, .. } | Action::StampAnchor { anchor, .. } => Some(*anchor),
+                _ => self.st.exports.get(&op.object).map(|x| x.anchor),
+            };
+            if let Some(a) = anchor {
+                self.st.in_flight.insert(op.object, a);
+            }
+        }
+    }
+
     /// The ops the next plan would make for one object.
     pub(crate) fn plan_for<T: TargetLookup + ?Sized>(
         &self,
@@ -966,6 +1008,7 @@ impl Engine {
                 self.st.due.remove(g);
             }
             self.st.failures.remove(g);
+            self.st.in_flight.remove(g);
         }
         let limit = self.cfg.source.quarantine_after;
         for (g, (permanent, msg)) in failed_objects {
@@ -1097,11 +1140,21 @@ impl Engine {
             Action::Delete { .. } => {
                 if let Some(x) = self.st.exports.get_mut(&op.object) {
                     x.status = ExportStatus::Deleted;
-                    x.members.clear();
+                    for m in std::mem::take(&mut x.members) {
+                        if let Some(groups) = self.exported_member_of.get_mut(&m) {
+                            groups.retain(|g| *g != op.object);
+                        }
+                    }
                 }
                 // The target drops a deleted object's memberships itself.
-                for x in self.st.exports.values_mut() {
-                    x.members.retain(|m| *m != op.object);
+                for group in self
+                    .exported_member_of
+                    .remove(&op.object)
+                    .unwrap_or_default()
+                {
+                    if let Some(x) = self.st.exports.get_mut(&group) {
+                        x.members.retain(|m| *m != op.object);
+                    }
                 }
                 self.st.gone.remove(&op.object);
                 self.st.deprovision_after.remove(&op.object);
@@ -1116,6 +1169,10 @@ impl Engine {
                 if let (Some(x), Some(m)) = (self.st.exports.get_mut(&op.object), member_guid) {
                     if !x.members.contains(&m) {
                         x.members.push(m);
+                        self.exported_member_of
+                            .entry(m)
+                            .or_default()
+                            .push(op.object);
                     }
                 }
             }
@@ -1123,6 +1180,9 @@ impl Engine {
                 let member_guid = self.member_guid(member, created);
                 if let (Some(x), Some(m)) = (self.st.exports.get_mut(&op.object), member_guid) {
                     x.members.retain(|g| *g != m);
+                    if let Some(groups) = self.exported_member_of.get_mut(&m) {
+                        groups.retain(|g| *g != op.object);
+                    }
                 }
             }
             Action::SetPasswordHash { .. } => {
@@ -1141,6 +1201,14 @@ impl Engine {
             crate::target::TargetRef::CreatedBy(o) => created.get(o)?,
         };
         self.by_target.get(id).copied()
+    }
+
+    /// The groups whose exported members include `member`.
+    pub(crate) fn exported_groups_of(&self, member: &Guid) -> &[Guid] {
+        self.exported_member_of
+            .get(member)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     /// The source object exported to a target object.
@@ -1342,6 +1410,7 @@ impl Engine {
             }
         }
         let plan = self.plan(now, &*target);
+        self.begin(&plan);
         let results = crate::target::apply_plan(target, &plan.ops);
         let commit = self.commit(&plan, &results, now)?;
         Ok(CycleReport {

@@ -114,6 +114,8 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
             }
             self.groups
                 .extend(self.e.st.mirror.groups_of(g).iter().copied());
+            self.groups
+                .extend(self.e.exported_groups_of(g).iter().copied());
         }
         let mut groups: Vec<Guid> = self.groups.iter().copied().collect();
         groups.sort_unstable();
@@ -222,6 +224,16 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
                 };
                 self.delete(g, x, reason);
             }
+            (Desired::Out(why), None) if self.orphan(g).is_some() => {
+                self.delete_orphan(g, Reason::LeftScope { why });
+            }
+            (Desired::Gone(cause), None) if self.orphan(g).is_some() => {
+                let reason = match cause {
+                    GoneCause::Tombstone => Reason::DeletedInSource,
+                    GoneCause::MissingFromFullRead => Reason::MissingFromFullRead,
+                };
+                self.delete_orphan(g, reason);
+            }
             (Desired::Out(why), _) => {
                 self.note(g, kind, skipped(SkipReason::OutOfScope { why }));
             }
@@ -229,6 +241,29 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
                 self.book.forget.push(g);
             }
         }
+    }
+
+    /// A live target object that an uncommitted (crashed) cycle may have
+    /// created for `g`: found by the anchor recorded before applying.
+    fn orphan(&self, g: Guid) -> Option<crate::target::TargetObject> {
+        let anchor = self.e.st.in_flight.get(&g)?;
+        self.target
+            .find_by_immutable_id(anchor)
+            .filter(|t| !t.deleted)
+    }
+
+    fn delete_orphan(&mut self, g: Guid, reason: Reason) {
+        let Some(t) = self.orphan(g) else { return };
+        let x = Exported {
+            target: t.id,
+            anchor: t.immutable_id.unwrap_or_else(|| g.immutable_id()),
+            kind: t.kind,
+            values: Vec::new(),
+            members: Vec::new(),
+            status: ExportStatus::Active,
+            matched: super::MatchedBy::HardMatch,
+        };
+        self.delete(g, &x, reason);
     }
 
     fn kind_of(&self, g: &Guid) -> ObjectKind {
@@ -503,6 +538,7 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
         let Some(mappings) = self.e.cfg.mappings(kind) else {
             return;
         };
+        let uncertain = self.e.st.in_flight.contains_key(&g);
         let mut changes = Vec::new();
         for (i, f) in self.flows.iter().enumerate() {
             let Some(t) = mappings.target(i) else {
@@ -510,6 +546,17 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
             };
             let from = x.value(t.name.as_str());
             match f {
+                // After a crash the target may hold anything: write it all.
+                Flow::Set(v) if uncertain => changes.push(AttrChange {
+                    name: t.name.clone(),
+                    from: from.iter().cloned().collect(),
+                    to: v.clone(),
+                }),
+                Flow::Unset if uncertain => changes.push(AttrChange {
+                    name: t.name.clone(),
+                    from: from.iter().cloned().collect(),
+                    to: Values::new(),
+                }),
                 Flow::Set(v) if v.as_slice() != from => changes.push(AttrChange {
                     name: t.name.clone(),
                     from: from.iter().cloned().collect(),

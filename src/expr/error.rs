@@ -187,6 +187,9 @@ impl ExprError {
     /// The message with the offending line of `src` and a caret under the
     /// span: `1:6: unknown function ...`, then the line, then `^^^`.
     pub fn render(&self, src: &str) -> String {
+        // Long lines are shown as a window around the error, so an error in
+        // a huge expression stays a short message.
+        const CONTEXT: usize = 40;
         let line_text = src.lines().nth(self.line.saturating_sub(1)).unwrap_or("");
         let line_start: usize = src
             .split_inclusive('\n')
@@ -201,14 +204,23 @@ impl ExprError {
         let rel_start = self.span.start.saturating_sub(line_start).min(rel_end);
         let width = line_text
             .get(rel_start..rel_end)
-            .map_or(1, |s| s.chars().count().max(1));
+            .map_or(1, |s| s.chars().count().clamp(1, CONTEXT));
+        let chars: Vec<char> = line_text
+            .chars()
+            .map(|c| if c == '\t' { ' ' } else { c })
+            .collect();
+        let col = self.column.saturating_sub(1).min(chars.len());
+        let from = col.saturating_sub(CONTEXT);
+        let to = (col + width + CONTEXT).min(chars.len());
+        let prefix = if from > 0 { "..." } else { "" };
+        let suffix = if to < chars.len() { "..." } else { "" };
+        let shown: String = chars[from..to].iter().collect();
         format!(
-            "{}:{}: {}\n  {}\n  {}{}",
+            "{}:{}: {}\n  {prefix}{shown}{suffix}\n  {}{}",
             self.line,
             self.column,
             self.kind,
-            line_text.replace('\t', " "),
-            " ".repeat(self.column.saturating_sub(1)),
+            " ".repeat(col - from + prefix.len()),
             "^".repeat(width)
         )
     }

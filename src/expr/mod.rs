@@ -93,6 +93,8 @@ mod eval;
 mod syntax;
 mod text;
 
+pub use text::translate_regex as translate_dotnet_regex;
+
 use std::fmt;
 use std::sync::Arc;
 

@@ -153,7 +153,7 @@ pub(crate) fn pcase(s: &str, separators: Option<&str>) -> String {
 /// says which .NET construct has no equivalent (lookaround, backreferences,
 /// atomic groups, conditionals, `\G`, `\Z`, character-class subtraction).
 /// Named groups `(?<n>...)` and `(?'n'...)` are accepted.
-pub(crate) fn translate_regex(pattern: &str) -> Result<String, String> {
+pub fn translate_regex(pattern: &str) -> Result<String, String> {
     let mut out = String::with_capacity(pattern.len() + 8);
     let b: Vec<char> = pattern.chars().collect();
     let mut i = 0;
@@ -217,6 +217,13 @@ pub(crate) fn translate_regex(pattern: &str) -> Result<String, String> {
                 continue;
             }
             ']' if in_class => in_class = false,
+            // .NET takes a `{` that does not start a quantifier (`{n}`,
+            // `{n,}`, `{n,m}`) literally; `regex` refuses it.
+            '{' if !in_class && !starts_quantifier(&b[i..]) => {
+                out.push_str(r"\{");
+                i += 1;
+                continue;
+            }
             '(' if !in_class && b.get(i + 1) == Some(&'?') => {
                 let rest: String = b[i + 2..].iter().take(2).collect();
                 if rest.starts_with('=')
@@ -254,6 +261,26 @@ pub(crate) fn translate_regex(pattern: &str) -> Result<String, String> {
         i += 1;
     }
     Ok(out)
+}
+
+/// Whether `b` (starting at a `{`) is a quantifier `{n}`, `{n,}` or `{n,m}`.
+fn starts_quantifier(b: &[char]) -> bool {
+    let mut i = 1;
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while b.get(*i).is_some_and(|c| c.is_ascii_digit()) {
+            *i += 1;
+        }
+        *i > start
+    };
+    if !digits(&mut i) {
+        return false;
+    }
+    if b.get(i) == Some(&',') {
+        i += 1;
+        digits(&mut i);
+    }
+    b.get(i) == Some(&'}')
 }
 
 /// Translates a .NET replacement string (`$1`, `${name}`, `$$`, `$&`) to

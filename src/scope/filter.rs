@@ -386,7 +386,14 @@ pub(crate) fn compile_regex(pattern: &str) -> Result<Regex, ScopeErrorKind> {
             max: MAX_PATTERN_LEN,
         });
     }
-    RegexBuilder::new(pattern)
+    // Filters come from Entra, whose patterns are .NET regular expressions.
+    let translated = crate::expr::translate_dotnet_regex(pattern).map_err(|message| {
+        ScopeErrorKind::BadRegex {
+            pattern: pattern.to_owned(),
+            message,
+        }
+    })?;
+    RegexBuilder::new(&translated)
         .size_limit(REGEX_SIZE_LIMIT)
         .dfa_size_limit(REGEX_SIZE_LIMIT)
         .nest_limit(64)

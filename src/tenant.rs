@@ -557,6 +557,17 @@ impl Tenant {
         Detector::new(self, now, plans).run()
     }
 
+    /// Write-ahead for every part ([`Engine::begin`]): call it, persist
+    /// [`Tenant::snapshot`], then apply. Withheld ops are never applied, so
+    /// they are not recorded as in flight.
+    pub fn begin(&mut self, plan: &TenantPlan) {
+        for part in &plan.parts {
+            if let Some(i) = self.index_of(&part.config) {
+                self.engines[i].1.begin(&part.plan);
+            }
+        }
+    }
+
     /// Commits each engine's part: the results of the applied ops plus a
     /// failure for every withheld op (so the engine keeps those objects
     /// due). `results` holds one list per part, as [`TenantPlan::apply`]

@@ -635,3 +635,25 @@ fn a_restored_tenant_plans_the_same_next_cycle() {
         r#"snapshot for configuration "other", which the tenant does not have"#
     );
 }
+
+#[test]
+fn begin_records_applied_ops_in_flight_but_not_withheld_ones() {
+    let (mut tenant, mut corp, mut fab) = two_forests();
+    let ann = corp.user("Ann Lee");
+    let bob = corp.user("Bob Ray");
+    let dan = fab.user("Dan Orr");
+    fab.ad
+        .set_consistency_guid(dan, &ann.to_ad_bytes())
+        .unwrap();
+    corp.read_into(&mut tenant);
+    fab.read_into(&mut tenant);
+    let cloud = target();
+    let plan = tenant.plan(now(0), &cloud);
+    tenant.begin(&plan);
+    let snap = tenant.snapshot();
+    let corp_state = &snap.iter().find(|(n, _)| n == "corp").unwrap().1;
+    let fab_state = &snap.iter().find(|(n, _)| n == "fabrikam").unwrap().1;
+    assert!(corp_state.in_flight.contains_key(&bob));
+    assert!(!corp_state.in_flight.contains_key(&ann));
+    assert!(!fab_state.in_flight.contains_key(&dan));
+}

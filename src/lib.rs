@@ -29,6 +29,8 @@
 //! - [`config`]: a configuration, its validation and compiled form;
 //! - [`engine`]: the mirror, export state, the cycle: plan, apply, commit;
 //! - [`deletion`]: the deletion policy and the per-cycle gate;
+//! - [`tenant`]: several configurations (forests, pilots) sharing one target:
+//!   overlaps refused at load, duplicate anchors across them held as conflicts;
 //! - [`target`]: the cloud side: target objects, plan operations, the
 //!   `DirectoryTarget` trait;
 //! - [`log`]: provisioning log entries;
@@ -59,6 +61,7 @@ pub mod object;
 pub mod scope;
 pub mod source;
 pub mod target;
+pub mod tenant;
 pub mod time;
 
 #[doc = include_str!("../README.md")]

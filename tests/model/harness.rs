@@ -147,6 +147,8 @@ pub struct Sim {
     /// soft-deleted in the target and came back may keep a group membership
     /// the source dropped meanwhile). On: the invariants exactly.
     pub strict: bool,
+    /// The batch headers the last persisted cycle committed.
+    pub last_headers: Vec<idsync::change::BatchHeader>,
     cloud_only: idsync::target::TargetId,
     pub stats: Stats,
 }
@@ -205,6 +207,7 @@ impl Sim {
             deleted: Vec::new(),
             deleted_anchors: BTreeSet::new(),
             strict: true,
+            last_headers: Vec::new(),
             cloud_only,
             stats: Stats::default(),
         };
@@ -401,9 +404,17 @@ impl Sim {
 
     /// One cycle; returns (ops planned, ops failed).
     pub fn cycle(&mut self, mode: Mode) -> Result<(usize, usize), String> {
+        self.cycle_with(mode, false)
+    }
+
+    /// One cycle, a full read when `full`; returns (ops planned, ops failed).
+    /// The headers of the batches a committed and persisted cycle covered
+    /// are left in `last_headers`.
+    pub fn cycle_with(&mut self, mode: Mode, full: bool) -> Result<(usize, usize), String> {
         self.stats.cycles += 1;
+        self.last_headers.clear();
         let committed_before: Committed = self.engine.committed().clone();
-        let mut batches = self.read(false)?;
+        let mut batches = self.read(full)?;
         if !self.ingest_all(&batches)? {
             batches = self.read(true)?;
             if !self.ingest_all(&batches)? {
@@ -411,19 +422,30 @@ impl Sim {
             }
         }
         if mode == Mode::DeliverTwice {
-            // The same batches again before the commit: nothing changes.
+            // The same batches again before the commit. A delta is a replay
+            // and changes nothing; a full read delivered again is a new full
+            // read of the same objects, so it must plan the same.
             let working = self.engine.working().clone();
+            let before = self.engine.plan(self.now, &self.target);
             for b in &batches {
                 let r = self
                     .engine
                     .ingest(b)
                     .map_err(|e| format!("a batch delivered twice was refused: {e}"))?;
-                if r.applied != 0 && !r.replay {
+                if b.header.kind == idsync::change::BatchKind::Delta && r.applied != 0 && !r.replay
+                {
                     return Err(format!("a batch delivered twice applied again: {r:?}"));
                 }
             }
             if *self.engine.working() != working {
                 return Err("a batch delivered twice moved the working watermark".into());
+            }
+            let after = self.engine.plan(self.now, &self.target);
+            if before.ops != after.ops {
+                return Err(format!(
+                    "a batch delivered twice changed the plan: {:?} then {:?}",
+                    before.ops, after.ops
+                ));
             }
             self.stats.replays += 1;
         }
@@ -516,7 +538,8 @@ impl Sim {
                     .engine
                     .ingest(b)
                     .map_err(|e| format!("a replayed batch was refused: {e}"))?;
-                if r.applied != 0 && !r.replay {
+                if b.header.kind == idsync::change::BatchKind::Delta && r.applied != 0 && !r.replay
+                {
                     return Err(format!("a replayed batch applied again: {r:?}"));
                 }
             }
@@ -529,6 +552,7 @@ impl Sim {
             }
         }
         self.persist()?;
+        self.last_headers = batches.iter().map(|b| b.header.clone()).collect();
         Ok((plan.ops.len(), failed))
     }
 
@@ -595,7 +619,8 @@ impl Sim {
     }
 
     /// Equal, or (when not strict) equal but for extra memberships of
-    /// members that were soft-deleted and came back (the known bug).
+    /// members or groups that were soft-deleted and came back (the known
+    /// bug: a target restore brings back memberships the source dropped).
     fn equal_views(&self, got: &View, want: &View) -> bool {
         if self.strict {
             return got == want;
@@ -605,10 +630,11 @@ impl Sim {
                 k1 == k2
                     && (&v1.0, &v1.1, &v1.2, &v1.3) == (&v2.0, &v2.1, &v2.2, &v2.3)
                     && v2.4.is_subset(&v1.4)
-                    && v1
-                        .4
-                        .difference(&v2.4)
-                        .all(|m| self.deleted_anchors.contains(m))
+                    && (self.deleted_anchors.contains(k1)
+                        || v1
+                            .4
+                            .difference(&v2.4)
+                            .all(|m| self.deleted_anchors.contains(m)))
             })
     }
 

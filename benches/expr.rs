@@ -90,9 +90,9 @@ fn expressions(c: &mut Criterion) {
         .records
         .iter()
         .find_map(|r| match r {
-            idsync::change::Change::Add {
-                attributes, dn, ..
-            } if dn.rdn().is_some_and(|r| r.starts_with("CN=")) => {
+            idsync::change::Change::Add { attributes, dn, .. }
+                if dn.rdn().is_some_and(|r| r.starts_with("CN=")) =>
+            {
                 Some(cfg.table().project(attributes))
             }
             _ => None,

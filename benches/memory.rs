@@ -40,7 +40,10 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.alloc_zeroed(layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
         // SAFETY: `ptr` came from this allocator with `layout`.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -59,7 +62,10 @@ fn main() {
     // `cargo bench` passes `--bench`; a filter that is not ours means another
     // bench was asked for.
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| !a.starts_with('-') && !"memory".contains(a.as_str())) {
+    if args
+        .iter()
+        .any(|a| !a.starts_with('-') && !"memory".contains(a.as_str()))
+    {
         return;
     }
     let config = support::config();

@@ -237,7 +237,10 @@ impl Dn {
             return Some(Dn::root());
         }
         let (t0, n0) = *self.0.starts.get(skip)?;
-        let starts = self.0.starts.get(skip..)?
+        let starts = self
+            .0
+            .starts
+            .get(skip..)?
             .iter()
             .map(|&(t, n)| (t - t0, n - n0))
             .collect();
@@ -385,7 +388,9 @@ fn push_key(out: &mut NormBuf, text: &str, a: AvaSpan) {
     let ty = text.get(a.ty.0 as usize..a.ty.1 as usize).unwrap_or("");
     out.extend(ty.bytes().map(|b| b.to_ascii_lowercase()));
     out.push(b'=');
-    let value = text.get(a.value.0 as usize..a.value.1 as usize).unwrap_or("");
+    let value = text
+        .get(a.value.0 as usize..a.value.1 as usize)
+        .unwrap_or("");
     if a.hex {
         out.extend_from_slice(value.as_bytes());
         return;

@@ -35,8 +35,8 @@ const GIVEN: &[&str] = &[
     "Mateo", "Nora", "Omar", "Priya",
 ];
 const SUR: &[&str] = &[
-    "Lee", "Smith", "Okafor", "Müller", "Nguyen", "Garcia", "Kowalski", "Tanaka", "Brown",
-    "Rossi", "Novak", "Silva",
+    "Lee", "Smith", "Okafor", "Müller", "Nguyen", "Garcia", "Kowalski", "Tanaka", "Brown", "Rossi",
+    "Novak", "Silva",
 ];
 const TITLES: &[&str] = &[
     "Engineer",
@@ -269,9 +269,7 @@ pub fn full_read_with(
         } else {
             members / 2 + rng.below(members + 1)
         };
-        let idx: Vec<u32> = (0..count)
-            .map(|_| rng.below(users.max(1)) as u32)
-            .collect();
+        let idx: Vec<u32> = (0..count).map(|_| rng.below(users.max(1)) as u32).collect();
         let name = format!("Team {g}");
         let ou = OUS[(g % 3) as usize];
         let dn = Dn::parse(&format!("CN={name},OU={ou},{SUFFIX}")).expect("group dn");
@@ -347,7 +345,10 @@ fn modification(rng: &mut Rng) -> Vec<AttrChange> {
                 "description",
                 vals([s(&format!("updated by ticket {}", rng.below(1_000_000)))]),
             ),
-            _ => replace("mobile", vals([s(&format!("+1 206 555 {:04}", rng.below(10_000)))])),
+            _ => replace(
+                "mobile",
+                vals([s(&format!("+1 206 555 {:04}", rng.below(10_000)))]),
+            ),
         });
     }
     out
@@ -385,11 +386,11 @@ pub fn delta(dir: &mut Directory, seed: u64, count: u64, mix: Mix) -> ChangeBatc
         let slot = i % 200;
         let kind = match mix {
             Mix::Delta => match slot {
-                0..141 => 0, // modify
+                0..141 => 0,   // modify
                 141..161 => 1, // add
                 161..181 => 2, // move / rename
                 181..191 => 3, // membership
-                _ => 4, // delete
+                _ => 4,        // delete
             },
             Mix::Steady => match slot {
                 0..160 => 0,
@@ -431,7 +432,12 @@ pub fn delta(dir: &mut Directory, seed: u64, count: u64, mix: Mix) -> ChangeBatc
                 } else {
                     // rename in place (a name change)
                     let parent = u.dn.parent().expect("a user has a parent");
-                    let cn = format!("{} {} r{}", rng.pick(GIVEN), rng.pick(SUR), rng.below(1_000_000));
+                    let cn = format!(
+                        "{} {} r{}",
+                        rng.pick(GIVEN),
+                        rng.pick(SUR),
+                        rng.below(1_000_000)
+                    );
                     let dn = Dn::parse(&format!("CN={cn},{parent}")).expect("renamed dn");
                     (dn, vec![replace("cn", vals([s(&cn)]))])
                 };
@@ -474,7 +480,10 @@ pub fn delta(dir: &mut Directory, seed: u64, count: u64, mix: Mix) -> ChangeBatc
             _ => {
                 let ui = next_user();
                 let u = &dir.users[ui];
-                let name = u.dn.rdn_avas(0).map(|a| a[0].value.clone()).unwrap_or_default();
+                let name =
+                    u.dn.rdn_avas(0)
+                        .map(|a| a[0].value.clone())
+                        .unwrap_or_default();
                 records.push(Change::Delete(
                     Tombstone::new(
                         u.guid,

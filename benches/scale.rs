@@ -33,7 +33,7 @@ fn scale(c: &mut Criterion) {
     // the command line's filter leaves out is not built.
     let filters: Vec<String> = std::env::args()
         .skip(1)
-        .filter(|a| !a.starts_with('-'))
+        .filter(|a| !a.starts_with('-') && a.parse::<f64>().is_err())
         .collect();
     for &(objects, label) in sizes {
         let id = format!("scale/per_change_1k/{label}");

@@ -44,10 +44,16 @@ fn delta(c: &mut Criterion) {
         let mut e = Engine::restore(&config, state.clone())
             .expect("restores")
             .with_object_limit(limit);
+        let t = std::time::Instant::now();
         let report = e.ingest(&batch).expect("ingests");
+        let ingest = t.elapsed();
+        let due = e.due_count();
+        let t = std::time::Instant::now();
         let plan = e.plan(support::now(), &target);
+        let planning = t.elapsed();
         println!(
-            "delta input: {} records, {} bytes of JSON; {} applied; plan: {} ops, gate {:?}",
+            "delta input: {} records, {} bytes of JSON; {} applied, {due} objects due; \
+             plan: {} ops, gate {:?}; one run: ingest {ingest:?}, plan {planning:?}",
             batch.records.len(),
             json.len(),
             report.applied,

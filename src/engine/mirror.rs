@@ -11,6 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use indexmap::IndexSet;
 use serde::{Deserialize, Serialize};
 
 use crate::anchor::Guid;
@@ -57,9 +58,11 @@ pub struct Mirror {
     /// member -> groups it is a direct member of.
     #[serde(skip)]
     member_of: HashMap<Guid, Vec<Guid>>,
-    /// parent DN -> objects directly under it (for rebasing on moves).
+    /// parent DN -> objects directly under it (for rebasing on moves). A
+    /// set: an OU holds tens of thousands of users, and every add, move and
+    /// delete under it links or unlinks one.
     #[serde(skip)]
-    children: HashMap<Dn, Vec<Guid>>,
+    children: HashMap<Dn, IndexSet<Guid>>,
     /// member DN not yet known -> groups that list it.
     #[serde(skip)]
     waiting: HashMap<Dn, Vec<Guid>>,
@@ -94,24 +97,21 @@ impl Mirror {
                 self.waiting.entry(d.clone()).or_default().push(*g);
             }
             if let Some(p) = e.dn.parent() {
-                self.children.entry(p).or_default().push(*g);
+                self.children.entry(p).or_default().insert(*g);
             }
         }
     }
 
     fn link_parent(&mut self, dn: &Dn, guid: Guid) {
         if let Some(p) = dn.parent() {
-            let list = self.children.entry(p).or_default();
-            if !list.contains(&guid) {
-                list.push(guid);
-            }
+            self.children.entry(p).or_default().insert(guid);
         }
     }
 
     fn unlink_parent(&mut self, dn: &Dn, guid: Guid) {
         if let Some(p) = dn.parent() {
             if let Some(list) = self.children.get_mut(&p) {
-                list.retain(|g| *g != guid);
+                list.swap_remove(&guid);
                 if list.is_empty() {
                     self.children.remove(&p);
                 }
@@ -270,7 +270,7 @@ impl Mirror {
             let Some(kids) = self.children.remove(&from) else {
                 continue;
             };
-            let mut moved = Vec::with_capacity(kids.len());
+            let mut moved = IndexSet::with_capacity(kids.len());
             for child in kids {
                 let Some(e) = self.objects.get_mut(&child) else {
                     continue;
@@ -282,7 +282,7 @@ impl Mirror {
                 self.by_dn.remove(&old_child);
                 self.by_dn.insert(dn.clone(), child);
                 touched.insert(child);
-                moved.push(child);
+                moved.insert(child);
                 stack.push((old_child, dn));
             }
             self.children.insert(to, moved);

@@ -267,7 +267,6 @@ fn scripted_scope_round_trip_with_failures_and_replays() {
 /// restored engine never exported it, so "out of scope" is all it logs).
 /// A clean full sync has no such object.
 #[test]
-#[ignore = "bug: crash before commit + leave scope orphans the created target object"]
 fn crash_before_commit_then_leave_scope_orphans_the_object() {
     let ops = [
         Op::AddUser { in_scope: true }, // users[4]
@@ -286,7 +285,6 @@ fn crash_before_commit_then_leave_scope_orphans_the_object() {
 /// record still holds the old value, which equals the source again, so no
 /// update is planned while the target keeps the crashed plan's value.
 #[test]
-#[ignore = "bug: crash before commit + revert leaves the crashed plan's value in the target"]
 fn crash_before_commit_then_revert_keeps_the_stale_value() {
     let ops = [
         Op::ToggleEnabled { user: 0 }, // disabled
@@ -317,7 +315,6 @@ fn restored_member_keeps_a_removed_membership() {
 /// Bug 2 with the other crash: the commit happened but the snapshot was not
 /// persisted; the restarted engine's export record is the older one.
 #[test]
-#[ignore = "bug: crash before persist + revert leaves the crashed cycle's value in the target"]
 fn crash_before_persist_then_revert_keeps_the_stale_value() {
     let ops = [
         Op::ToggleEnabled { user: 0 },

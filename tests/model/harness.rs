@@ -477,6 +477,10 @@ impl Sim {
                     .collect::<Vec<_>>()
             ));
         }
+        // The write-ahead protocol a crash-safe host follows: record the plan
+        // as begun and persist before applying anything.
+        self.engine.begin(&plan);
+        self.persist()?;
         let results = apply_plan(&mut self.target, &plan.ops);
         if std::env::var_os("IDSYNC_MODEL_TRACE").is_some() {
             eprintln!("cycle {} {mode:?} status {:?}", plan.cycle, plan.status);

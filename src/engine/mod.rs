@@ -1017,6 +1017,21 @@ impl Engine {
             self.st.failures.remove(g);
             self.st.in_flight.remove(g);
         }
+        // What was applied is no longer uncertain; what failed is retried next
+        // cycle even if nothing in the source changes.
+        for op in &plan.ops {
+            if !failed_objects.contains_key(&op.object) {
+                self.st.in_flight.remove(&op.object);
+            }
+        }
+        let failed_now: Vec<Guid> = failed_objects
+            .keys()
+            .filter(|g| !self.st.due.contains_key(g))
+            .copied()
+            .collect();
+        for g in failed_now {
+            self.mark_due(g);
+        }
         let limit = self.cfg.source.quarantine_after;
         for (g, (permanent, msg)) in failed_objects {
             let f = self.st.failures.entry(g).or_insert(Failure {

@@ -112,10 +112,12 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
                     self.groups.insert(*g);
                 }
             }
-            self.groups
-                .extend(self.e.st.mirror.groups_of(g).iter().copied());
-            self.groups
-                .extend(self.e.exported_groups_of(g).iter().copied());
+            if self.membership_may_change(g) {
+                self.groups
+                    .extend(self.e.st.mirror.groups_of(g).iter().copied());
+                self.groups
+                    .extend(self.e.exported_groups_of(g).iter().copied());
+            }
         }
         let mut groups: Vec<Guid> = self.groups.iter().copied().collect();
         groups.sort_unstable();
@@ -123,6 +125,31 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
             self.memberships(g);
         }
         self.finish()
+    }
+
+    /// Whether planning `g` may change the memberships of the groups it is
+    /// in. A group's memberships depend on each member only through "is it
+    /// in scope with a target object"; after a commit every group agrees
+    /// with that for each member (a group whose membership ops failed is due
+    /// itself). So the groups need planning again only when that answer
+    /// changes: the member is created, matched, deleted, leaves or enters
+    /// scope. A restored target object may come back with memberships AD
+    /// dropped, and after a crash the target's memberships are unknown:
+    /// both re-plan the groups. Without this, one attribute change of a user
+    /// in a 30-member group re-evaluated all 30 members' scope, and a batch
+    /// touching most groups re-planned the whole directory's memberships.
+    fn membership_may_change(&mut self, g: &Guid) -> bool {
+        if self.restored.contains(g) || self.e.st.in_flight.contains_key(g) {
+            return true;
+        }
+        let before = self
+            .e
+            .st
+            .exports
+            .get(g)
+            .is_some_and(|x| x.status == ExportStatus::Active);
+        let after = self.desired(g) == Desired::In && self.target_ref(g).is_some();
+        before != after
     }
 
     fn op(&mut self, object: Guid, kind: ObjectKind, action: Action, reason: Reason) -> TargetOp {

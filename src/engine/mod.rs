@@ -475,6 +475,10 @@ pub struct Engine {
     /// target id -> source object, over the export state (rebuilt on
     /// restore), so matching and membership commits never scan exports.
     by_target: HashMap<TargetId, Guid>,
+    /// Live exports per kind (users, groups, contacts; kept by commit,
+    /// rebuilt on restore): the gate's percentages are of these, and
+    /// counting them per plan would walk the whole export state.
+    active: ActiveCounts,
     /// member -> groups that have it among their exported members (rebuilt
     /// on restore), so a member's change re-plans the groups the target
     /// says it belongs to, not only those the source says.
@@ -542,6 +546,7 @@ impl Engine {
             full_read: None,
             secrets: HashMap::new(),
             by_target: HashMap::new(),
+            active: ActiveCounts::default(),
             exported_member_of: HashMap::new(),
         })
     }
@@ -596,6 +601,10 @@ impl Engine {
             .iter()
             .map(|(g, x)| (x.target.clone(), *g))
             .collect();
+        engine.active = ActiveCounts::default();
+        for x in state.exports.values() {
+            engine.active.add(live_kind(x), 1);
+        }
         for (g, x) in &state.exports {
             for m in &x.members {
                 engine.exported_member_of.entry(*m).or_default().push(*g);
@@ -1104,6 +1113,27 @@ impl Engine {
         target_id: Option<&TargetId>,
         created: &HashMap<OpId, TargetId>,
     ) {
+        let before = self.st.exports.get(&op.object).and_then(live_kind);
+        self.record_export(op, target_id, created);
+        let after = self.st.exports.get(&op.object).and_then(live_kind);
+        if before != after {
+            self.active.add(before, -1);
+            self.active.add(after, 1);
+        }
+    }
+
+    /// Live exports per kind: users, groups, contacts.
+    pub(crate) fn active_counts(&self) -> (u32, u32, u32) {
+        let a = &self.active;
+        (a.users, a.groups, a.contacts)
+    }
+
+    fn record_export(
+        &mut self,
+        op: &TargetOp,
+        target_id: Option<&TargetId>,
+        created: &HashMap<OpId, TargetId>,
+    ) {
         match &op.action {
             Action::Create { anchor, attributes } => {
                 if let Some(id) = target_id {
@@ -1443,4 +1473,29 @@ impl Engine {
             commit,
         })
     }
+}
+
+/// Live exports per kind.
+#[derive(Debug, Clone, Copy, Default)]
+struct ActiveCounts {
+    users: u32,
+    groups: u32,
+    contacts: u32,
+}
+
+impl ActiveCounts {
+    fn add(&mut self, kind: Option<ObjectKind>, by: i32) {
+        let n = match kind {
+            Some(ObjectKind::User) => &mut self.users,
+            Some(ObjectKind::Group) => &mut self.groups,
+            Some(ObjectKind::Contact) => &mut self.contacts,
+            _ => return,
+        };
+        *n = n.saturating_add_signed(by);
+    }
+}
+
+/// An export's kind while it is live on the target.
+fn live_kind(x: &Exported) -> Option<ObjectKind> {
+    (x.status == ExportStatus::Active).then_some(x.kind)
 }

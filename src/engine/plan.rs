@@ -921,18 +921,34 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
 
     /// What the gate's percentages are of.
     fn totals(&self, gated: &[Gated]) -> GateTotals {
-        let mut t = GateTotals::default();
-        for x in self.e.st.exports.values() {
-            if x.status != ExportStatus::Active {
-                continue;
-            }
-            match x.kind {
-                ObjectKind::User => t.users += 1,
-                ObjectKind::Group => t.groups += 1,
-                ObjectKind::Contact => t.contacts += 1,
-                ObjectKind::Unsupported => {}
-            }
+        let (users, groups, contacts) = self.e.active_counts();
+        // The counters are kept by commit; every debug test re-derives them.
+        #[cfg(debug_assertions)]
+        {
+            let live = |k: ObjectKind| {
+                self.e
+                    .st
+                    .exports
+                    .values()
+                    .filter(|x| x.status == ExportStatus::Active && x.kind == k)
+                    .count() as u32
+            };
+            debug_assert_eq!(
+                (users, groups, contacts),
+                (
+                    live(ObjectKind::User),
+                    live(ObjectKind::Group),
+                    live(ObjectKind::Contact)
+                ),
+                "live export counters disagree with the export state"
+            );
         }
+        let mut t = GateTotals {
+            users,
+            groups,
+            contacts,
+            ..GateTotals::default()
+        };
         for g in gated {
             if g.key.member.is_some() {
                 let n = self

@@ -288,6 +288,10 @@ pub(crate) struct Bookkeeping {
     /// (referrer, referenced): a reference attribute waits for the
     /// referenced object's export.
     pub(crate) waiting_refs: Vec<(Guid, Guid)>,
+    /// Groups with members a crashed plan left unsure whose memberships this
+    /// plan diffed (their unsure members are settled once it commits).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) unsure_settled: Vec<Guid>,
 }
 
 /// What ingesting a batch did.
@@ -445,6 +449,13 @@ pub struct State {
     /// attribute and looks them up by anchor. The value is the anchor.
     #[serde(default)]
     pub in_flight: HashMap<Guid, ImmutableId>,
+    /// Groups with membership ops that may have been applied but were not
+    /// committed (recorded by [`Engine::begin`], cleared with `in_flight`):
+    /// group -> the members those ops added or removed. After a crash the
+    /// next plan adds each of them the source lists and removes the others,
+    /// whatever the export state says.
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    pub in_flight_members: HashMap<Guid, Vec<Guid>>,
 }
 
 /// A stable digest of a configuration (FNV-1a over its JSON form).
@@ -536,6 +547,7 @@ impl Engine {
                 full_read_required: false,
                 waiting_refs: HashMap::new(),
                 in_flight: HashMap::new(),
+                in_flight_members: HashMap::new(),
             },
             working: Committed::default(),
             staged: 0,
@@ -907,6 +919,7 @@ impl Engine {
     /// looked up by anchor), so no value of the lost cycle stays behind and
     /// no created object is orphaned. [`Engine::run_cycle`] calls it.
     pub fn begin(&mut self, plan: &Plan) {
+        let mut created_by: HashMap<OpId, Guid> = HashMap::new();
         for op in &plan.ops {
             let anchor = match &op.action {
                 Action::Create { anchor, .. } | Action::StampAnchor { anchor, .. } => Some(*anchor),
@@ -914,6 +927,23 @@ impl Engine {
             };
             if let Some(a) = anchor {
                 self.st.in_flight.insert(op.object, a);
+            }
+            if let Action::Create { .. } = op.action {
+                created_by.insert(op.id, op.object);
+            }
+            if let Action::AddMember { member, .. } | Action::RemoveMember { member, .. } =
+                &op.action
+            {
+                let m = match member {
+                    crate::target::TargetRef::Id(id) => self.by_target.get(id).copied(),
+                    crate::target::TargetRef::CreatedBy(o) => created_by.get(o).copied(),
+                };
+                if let Some(m) = m {
+                    let list = self.st.in_flight_members.entry(op.object).or_default();
+                    if !list.contains(&m) {
+                        list.push(m);
+                    }
+                }
             }
         }
     }
@@ -1005,6 +1035,16 @@ impl Engine {
         for (g, permanent, msg) in &plan.book.failed {
             failed_objects.insert(*g, (*permanent, msg.clone()));
         }
+        // An object whose op the gate holds (or an admin rejected) stays as
+        // the target has it: if a crashed plan left that unknown, it stays
+        // unknown until an op of a later plan writes the object.
+        let held_objects: HashSet<Guid> = plan
+            .held
+            .iter()
+            .chain(self.st.held.iter().filter(|s| s.status == HeldStatus::Held))
+            .flat_map(|s| s.items.iter().map(|i| i.key.object))
+            .chain(self.st.rejected.iter().map(|k| k.object))
+            .collect();
         // Processed objects are no longer due, unless they failed or were
         // marked again since the plan.
         for (g, generation) in &plan.book.processed {
@@ -1015,13 +1055,29 @@ impl Engine {
                 self.st.due.remove(g);
             }
             self.st.failures.remove(g);
-            self.st.in_flight.remove(g);
+            if !held_objects.contains(g) {
+                self.st.in_flight.remove(g);
+            }
         }
         // What was applied is no longer uncertain; what failed is retried next
         // cycle even if nothing in the source changes.
         for op in &plan.ops {
             if !failed_objects.contains_key(&op.object) {
                 self.st.in_flight.remove(&op.object);
+                // Membership ops come from a full diff of the group's
+                // members, unsure ones included: all are known now. (A
+                // group's delete settles nothing: its links stay dormant.)
+                if matches!(
+                    op.action,
+                    Action::AddMember { .. } | Action::RemoveMember { .. }
+                ) {
+                    self.st.in_flight_members.remove(&op.object);
+                }
+            }
+        }
+        for g in &plan.book.unsure_settled {
+            if !failed_objects.contains_key(g) {
+                self.st.in_flight_members.remove(g);
             }
         }
         let failed_now: Vec<Guid> = failed_objects
@@ -1160,23 +1216,13 @@ impl Engine {
                 }
             }
             Action::Delete { .. } => {
+                // The memberships stay recorded: a soft-deleted object keeps
+                // its links in the target (hidden while it is deleted) and a
+                // restore brings them back, as Entra's restore does. The
+                // planner leaves such dormant links alone until one side is
+                // restored, then diffs them like any other.
                 if let Some(x) = self.st.exports.get_mut(&op.object) {
                     x.status = ExportStatus::Deleted;
-                    for m in std::mem::take(&mut x.members) {
-                        if let Some(groups) = self.exported_member_of.get_mut(&m) {
-                            groups.retain(|g| *g != op.object);
-                        }
-                    }
-                }
-                // The target drops a deleted object's memberships itself.
-                for group in self
-                    .exported_member_of
-                    .remove(&op.object)
-                    .unwrap_or_default()
-                {
-                    if let Some(x) = self.st.exports.get_mut(&group) {
-                        x.members.retain(|m| *m != op.object);
-                    }
                 }
                 self.st.gone.remove(&op.object);
                 self.st.deprovision_after.remove(&op.object);

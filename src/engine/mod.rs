@@ -288,10 +288,6 @@ pub(crate) struct Bookkeeping {
     /// (referrer, referenced): a reference attribute waits for the
     /// referenced object's export.
     pub(crate) waiting_refs: Vec<(Guid, Guid)>,
-    /// Groups with members a crashed plan left unsure whose memberships this
-    /// plan diffed (their unsure members are settled once it commits).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) unsure_settled: Vec<Guid>,
 }
 
 /// What ingesting a batch did.
@@ -449,13 +445,13 @@ pub struct State {
     /// attribute and looks them up by anchor. The value is the anchor.
     #[serde(default)]
     pub in_flight: HashMap<Guid, ImmutableId>,
-    /// Groups with membership ops that may have been applied but were not
-    /// committed (recorded by [`Engine::begin`], cleared with `in_flight`):
-    /// group -> the members those ops added or removed. After a crash the
-    /// next plan adds each of them the source lists and removes the others,
-    /// whatever the export state says.
+    /// Membership ops that may have been applied but were not committed
+    /// (recorded by [`Engine::begin`]; a pair is cleared when an op for it
+    /// commits): group -> members. After a crash the target's link is
+    /// unknown, so the next plans add each of them the source lists and
+    /// remove the others, whatever the export state says.
     #[serde(default, skip_serializing_if = "HashMap::is_empty")]
-    pub in_flight_members: HashMap<Guid, Vec<Guid>>,
+    pub in_flight_members: HashMap<Guid, HashSet<Guid>>,
 }
 
 /// A stable digest of a configuration (FNV-1a over its JSON form).
@@ -939,10 +935,11 @@ impl Engine {
                     crate::target::TargetRef::CreatedBy(o) => created_by.get(o).copied(),
                 };
                 if let Some(m) = m {
-                    let list = self.st.in_flight_members.entry(op.object).or_default();
-                    if !list.contains(&m) {
-                        list.push(m);
-                    }
+                    self.st
+                        .in_flight_members
+                        .entry(op.object)
+                        .or_default()
+                        .insert(m);
                 }
             }
         }
@@ -1064,20 +1061,6 @@ impl Engine {
         for op in &plan.ops {
             if !failed_objects.contains_key(&op.object) {
                 self.st.in_flight.remove(&op.object);
-                // Membership ops come from a full diff of the group's
-                // members, unsure ones included: all are known now. (A
-                // group's delete settles nothing: its links stay dormant.)
-                if matches!(
-                    op.action,
-                    Action::AddMember { .. } | Action::RemoveMember { .. }
-                ) {
-                    self.st.in_flight_members.remove(&op.object);
-                }
-            }
-        }
-        for g in &plan.book.unsure_settled {
-            if !failed_objects.contains_key(g) {
-                self.st.in_flight_members.remove(g);
             }
         }
         let failed_now: Vec<Guid> = failed_objects
@@ -1234,6 +1217,7 @@ impl Engine {
             }
             Action::AddMember { member, .. } => {
                 let member_guid = self.member_guid(member, created);
+                self.link_known(op.object, member_guid);
                 if let (Some(x), Some(m)) = (self.st.exports.get_mut(&op.object), member_guid) {
                     if !x.members.contains(&m) {
                         x.members.push(m);
@@ -1246,6 +1230,7 @@ impl Engine {
             }
             Action::RemoveMember { member, .. } => {
                 let member_guid = self.member_guid(member, created);
+                self.link_known(op.object, member_guid);
                 if let (Some(x), Some(m)) = (self.st.exports.get_mut(&op.object), member_guid) {
                     x.members.retain(|g| *g != m);
                     if let Some(groups) = self.exported_member_of.get_mut(&m) {
@@ -1255,6 +1240,18 @@ impl Engine {
             }
             Action::SetPasswordHash { .. } => {
                 self.secrets.remove(&op.object);
+            }
+        }
+    }
+
+    /// A committed membership op settles what a crashed plan left unknown
+    /// about that link.
+    fn link_known(&mut self, group: Guid, member: Option<Guid>) {
+        let Some(m) = member else { return };
+        if let Some(set) = self.st.in_flight_members.get_mut(&group) {
+            set.remove(&m);
+            if set.is_empty() {
+                self.st.in_flight_members.remove(&group);
             }
         }
     }

@@ -116,6 +116,17 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
                 .extend(self.e.st.mirror.groups_of(g).iter().copied());
             self.groups
                 .extend(self.e.exported_groups_of(g).iter().copied());
+            if !self.e.st.in_flight_members.is_empty() {
+                // Groups a crashed plan may have linked it to.
+                self.groups.extend(
+                    self.e
+                        .st
+                        .in_flight_members
+                        .iter()
+                        .filter(|(_, ms)| ms.contains(g))
+                        .map(|(group, _)| *group),
+                );
+            }
         }
         let mut groups: Vec<Guid> = self.groups.iter().copied().collect();
         groups.sort_unstable();
@@ -785,17 +796,15 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
             );
         }
         // Members a crashed plan may have added or removed: unknown in the
-        // target, so added when wanted and removed when not.
-        let unsure: &[Guid] = self
+        // target, so added when wanted and removed when not. (One whose
+        // link is dormant stays unknown until it is restored.)
+        let no_unsure = HashSet::new();
+        let unsure = self
             .e
             .st
             .in_flight_members
             .get(&group)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        if !unsure.is_empty() {
-            self.book.unsure_settled.push(group);
-        }
+            .unwrap_or(&no_unsure);
         for (m, r) in &wanted {
             if !exported.contains(m) || unsure.contains(m) {
                 let op = self.op(
@@ -820,11 +829,14 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
             }
         }
         let mut candidates = exported;
-        for m in unsure {
-            if !candidates.contains(m) {
-                candidates.push(*m);
-            }
-        }
+        let mut more: Vec<Guid> = unsure
+            .iter()
+            .filter(|m| !candidates.contains(m))
+            .copied()
+            .collect();
+        // Sorted: a plan never depends on a hash order.
+        more.sort_unstable();
+        candidates.append(&mut more);
         for m in candidates {
             if wanted.iter().any(|(w, _)| *w == m) {
                 continue;

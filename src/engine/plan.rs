@@ -104,6 +104,14 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
     }
 
     fn run_over(mut self, due: Vec<(Guid, u64)>) -> Plan {
+        // member -> groups a crashed plan may have linked it to (empty
+        // unless a crash left membership ops uncommitted).
+        let mut unsure_groups_of: HashMap<Guid, Vec<Guid>> = HashMap::new();
+        for (group, members) in &self.e.st.in_flight_members {
+            for m in members {
+                unsure_groups_of.entry(*m).or_default().push(*group);
+            }
+        }
         for (g, generation) in &due {
             self.book.processed.push((*g, *generation));
             self.object(*g);
@@ -116,16 +124,8 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
                 .extend(self.e.st.mirror.groups_of(g).iter().copied());
             self.groups
                 .extend(self.e.exported_groups_of(g).iter().copied());
-            if !self.e.st.in_flight_members.is_empty() {
-                // Groups a crashed plan may have linked it to.
-                self.groups.extend(
-                    self.e
-                        .st
-                        .in_flight_members
-                        .iter()
-                        .filter(|(_, ms)| ms.contains(g))
-                        .map(|(group, _)| *group),
-                );
+            if let Some(groups) = unsure_groups_of.get(g) {
+                self.groups.extend(groups.iter().copied());
             }
         }
         let mut groups: Vec<Guid> = self.groups.iter().copied().collect();

@@ -459,6 +459,28 @@ fn crash_before_commit_then_member_deleted_and_restored() {
     run(false, &ops).unwrap();
 }
 
+/// Bug 5 with a member the crashed plan created: after the crash the member
+/// is matched by its anchor, and the link added in that same plan (which
+/// crashed too) must still be known as unsure.
+#[test]
+fn crash_twice_then_membership_of_a_matched_member_reverts() {
+    let ops = [
+        Op::AddUser { in_scope: true }, // users[4]
+        Op::CrashBeforeCommit,          // created, not committed
+        Op::AddMember {
+            group: 0,
+            member: 4,
+        },
+        Op::CrashBeforeCommit, // matched by anchor and added to G4, not committed
+        Op::RemoveMember {
+            group: 0,
+            member: 2,
+        }, // G4's members are U1, U3, users[4]
+        Op::Settle,
+    ];
+    run(false, &ops).unwrap();
+}
+
 /// Bug 6: a delete applied by a plan that crashed before its commit, then a
 /// restore in the AD: the restored engine forgot the tombstone (its export
 /// record said live, the target said deleted, so nothing was planned) and

@@ -915,7 +915,10 @@ impl Engine {
     /// looked up by anchor), so no value of the lost cycle stays behind and
     /// no created object is orphaned. [`Engine::run_cycle`] calls it.
     pub fn begin(&mut self, plan: &Plan) {
+        // The plan's own creates and matches, which membership ops may name
+        // before the export state knows them (they come first in a plan).
         let mut created_by: HashMap<OpId, Guid> = HashMap::new();
+        let mut matched: HashMap<&TargetId, Guid> = HashMap::new();
         for op in &plan.ops {
             let anchor = match &op.action {
                 Action::Create { anchor, .. } | Action::StampAnchor { anchor, .. } => Some(*anchor),
@@ -924,14 +927,22 @@ impl Engine {
             if let Some(a) = anchor {
                 self.st.in_flight.insert(op.object, a);
             }
-            if let Action::Create { .. } = op.action {
-                created_by.insert(op.id, op.object);
+            match &op.action {
+                Action::Create { .. } => {
+                    created_by.insert(op.id, op.object);
+                }
+                Action::StampAnchor { target, .. } => {
+                    matched.insert(target, op.object);
+                }
+                _ => {}
             }
             if let Action::AddMember { member, .. } | Action::RemoveMember { member, .. } =
                 &op.action
             {
                 let m = match member {
-                    crate::target::TargetRef::Id(id) => self.by_target.get(id).copied(),
+                    crate::target::TargetRef::Id(id) => {
+                        self.by_target.get(id).or_else(|| matched.get(id)).copied()
+                    }
                     crate::target::TargetRef::CreatedBy(o) => created_by.get(o).copied(),
                 };
                 if let Some(m) = m {

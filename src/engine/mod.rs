@@ -445,6 +445,13 @@ pub struct State {
     /// attribute and looks them up by anchor. The value is the anchor.
     #[serde(default)]
     pub in_flight: HashMap<Guid, ImmutableId>,
+    /// Membership ops that may have been applied but were not committed
+    /// (recorded by [`Engine::begin`]; a pair is cleared when an op for it
+    /// commits): group -> members. After a crash the target's link is
+    /// unknown, so the next plans add each of them the source lists and
+    /// remove the others, whatever the export state says.
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    pub in_flight_members: HashMap<Guid, HashSet<Guid>>,
 }
 
 /// A stable digest of a configuration (FNV-1a over its JSON form).
@@ -540,6 +547,7 @@ impl Engine {
                 full_read_required: false,
                 waiting_refs: HashMap::new(),
                 in_flight: HashMap::new(),
+                in_flight_members: HashMap::new(),
             },
             working: Committed::default(),
             staged: 0,
@@ -916,6 +924,10 @@ impl Engine {
     /// looked up by anchor), so no value of the lost cycle stays behind and
     /// no created object is orphaned. [`Engine::run_cycle`] calls it.
     pub fn begin(&mut self, plan: &Plan) {
+        // The plan's own creates and matches, which membership ops may name
+        // before the export state knows them (they come first in a plan).
+        let mut created_by: HashMap<OpId, Guid> = HashMap::new();
+        let mut matched: HashMap<&TargetId, Guid> = HashMap::new();
         for op in &plan.ops {
             let anchor = match &op.action {
                 Action::Create { anchor, .. } | Action::StampAnchor { anchor, .. } => Some(*anchor),
@@ -923,6 +935,32 @@ impl Engine {
             };
             if let Some(a) = anchor {
                 self.st.in_flight.insert(op.object, a);
+            }
+            match &op.action {
+                Action::Create { .. } => {
+                    created_by.insert(op.id, op.object);
+                }
+                Action::StampAnchor { target, .. } => {
+                    matched.insert(target, op.object);
+                }
+                _ => {}
+            }
+            if let Action::AddMember { member, .. } | Action::RemoveMember { member, .. } =
+                &op.action
+            {
+                let m = match member {
+                    crate::target::TargetRef::Id(id) => {
+                        self.by_target.get(id).or_else(|| matched.get(id)).copied()
+                    }
+                    crate::target::TargetRef::CreatedBy(o) => created_by.get(o).copied(),
+                };
+                if let Some(m) = m {
+                    self.st
+                        .in_flight_members
+                        .entry(op.object)
+                        .or_default()
+                        .insert(m);
+                }
             }
         }
     }
@@ -1014,6 +1052,16 @@ impl Engine {
         for (g, permanent, msg) in &plan.book.failed {
             failed_objects.insert(*g, (*permanent, msg.clone()));
         }
+        // An object whose op the gate holds (or an admin rejected) stays as
+        // the target has it: if a crashed plan left that unknown, it stays
+        // unknown until an op of a later plan writes the object.
+        let held_objects: HashSet<Guid> = plan
+            .held
+            .iter()
+            .chain(self.st.held.iter().filter(|s| s.status == HeldStatus::Held))
+            .flat_map(|s| s.items.iter().map(|i| i.key.object))
+            .chain(self.st.rejected.iter().map(|k| k.object))
+            .collect();
         // Processed objects are no longer due, unless they failed or were
         // marked again since the plan.
         for (g, generation) in &plan.book.processed {
@@ -1024,7 +1072,9 @@ impl Engine {
                 self.st.due.remove(g);
             }
             self.st.failures.remove(g);
-            self.st.in_flight.remove(g);
+            if !held_objects.contains(g) {
+                self.st.in_flight.remove(g);
+            }
         }
         // What was applied is no longer uncertain; what failed is retried next
         // cycle even if nothing in the source changes.
@@ -1190,23 +1240,13 @@ impl Engine {
                 }
             }
             Action::Delete { .. } => {
+                // The memberships stay recorded: a soft-deleted object keeps
+                // its links in the target (hidden while it is deleted) and a
+                // restore brings them back, as Entra's restore does. The
+                // planner leaves such dormant links alone until one side is
+                // restored, then diffs them like any other.
                 if let Some(x) = self.st.exports.get_mut(&op.object) {
                     x.status = ExportStatus::Deleted;
-                    for m in std::mem::take(&mut x.members) {
-                        if let Some(groups) = self.exported_member_of.get_mut(&m) {
-                            groups.retain(|g| *g != op.object);
-                        }
-                    }
-                }
-                // The target drops a deleted object's memberships itself.
-                for group in self
-                    .exported_member_of
-                    .remove(&op.object)
-                    .unwrap_or_default()
-                {
-                    if let Some(x) = self.st.exports.get_mut(&group) {
-                        x.members.retain(|m| *m != op.object);
-                    }
                 }
                 self.st.gone.remove(&op.object);
                 self.st.deprovision_after.remove(&op.object);
@@ -1218,6 +1258,7 @@ impl Engine {
             }
             Action::AddMember { member, .. } => {
                 let member_guid = self.member_guid(member, created);
+                self.link_known(op.object, member_guid);
                 if let (Some(x), Some(m)) = (self.st.exports.get_mut(&op.object), member_guid) {
                     if !x.members.contains(&m) {
                         x.members.push(m);
@@ -1230,6 +1271,7 @@ impl Engine {
             }
             Action::RemoveMember { member, .. } => {
                 let member_guid = self.member_guid(member, created);
+                self.link_known(op.object, member_guid);
                 if let (Some(x), Some(m)) = (self.st.exports.get_mut(&op.object), member_guid) {
                     x.members.retain(|g| *g != m);
                     if let Some(groups) = self.exported_member_of.get_mut(&m) {
@@ -1239,6 +1281,18 @@ impl Engine {
             }
             Action::SetPasswordHash { .. } => {
                 self.secrets.remove(&op.object);
+            }
+        }
+    }
+
+    /// A committed membership op settles what a crashed plan left unknown
+    /// about that link.
+    fn link_known(&mut self, group: Guid, member: Option<Guid>) {
+        let Some(m) = member else { return };
+        if let Some(set) = self.st.in_flight_members.get_mut(&group) {
+            set.remove(&m);
+            if set.is_empty() {
+                self.st.in_flight_members.remove(&group);
             }
         }
     }

@@ -104,6 +104,14 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
     }
 
     fn run_over(mut self, due: Vec<(Guid, u64)>) -> Plan {
+        // member -> groups a crashed plan may have linked it to (empty
+        // unless a crash left membership ops uncommitted).
+        let mut unsure_groups_of: HashMap<Guid, Vec<Guid>> = HashMap::new();
+        for (group, members) in &self.e.st.in_flight_members {
+            for m in members {
+                unsure_groups_of.entry(*m).or_default().push(*group);
+            }
+        }
         for (g, generation) in &due {
             self.book.processed.push((*g, *generation));
             self.object(*g);
@@ -117,6 +125,9 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
                     .extend(self.e.st.mirror.groups_of(g).iter().copied());
                 self.groups
                     .extend(self.e.exported_groups_of(g).iter().copied());
+            }
+            if let Some(groups) = unsure_groups_of.get(g) {
+                self.groups.extend(groups.iter().copied());
             }
         }
         let mut groups: Vec<Guid> = self.groups.iter().copied().collect();
@@ -241,10 +252,14 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
             }
             (Desired::In, None) => self.create_or_match(g, kind),
             (Desired::In, Some(x)) => self.update(g, kind, x),
-            (Desired::Out(why), Some(x)) if x.status == ExportStatus::Active => {
+            (Desired::Out(why), Some(x))
+                if x.status == ExportStatus::Active || self.live(&g, x) =>
+            {
                 self.delete(g, x, Reason::LeftScope { why });
             }
-            (Desired::Gone(cause), Some(x)) if x.status == ExportStatus::Active => {
+            (Desired::Gone(cause), Some(x))
+                if x.status == ExportStatus::Active || self.live(&g, x) =>
+            {
                 let reason = match cause {
                     GoneCause::Tombstone => Reason::DeletedInSource,
                     GoneCause::MissingFromFullRead => Reason::MissingFromFullRead,
@@ -268,6 +283,29 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
                 self.book.forget.push(g);
             }
         }
+    }
+
+    /// Whether the target object of an export is live. After a crash the
+    /// export state may miss a restore the target did, so an object with
+    /// uncommitted ops is looked up. (A delete it missed is planned again:
+    /// deleting a soft-deleted object is a no-op that fixes the record.)
+    fn live(&self, g: &Guid, x: &Exported) -> bool {
+        match self.unsure_deleted(g, x) {
+            Some(deleted) => !deleted,
+            None => x.status == ExportStatus::Active,
+        }
+    }
+
+    /// For an object with uncommitted ops: whether its target object is
+    /// soft-deleted (`None`: no uncommitted ops, or not found).
+    fn unsure_deleted(&self, g: &Guid, x: &Exported) -> Option<bool> {
+        if !self.e.st.in_flight.contains_key(g) {
+            return None;
+        }
+        self.target
+            .find_by_immutable_id(&x.anchor)
+            .filter(|t| t.id == x.target)
+            .map(|t| t.deleted)
     }
 
     /// A live target object that an uncommitted (crashed) cycle may have
@@ -553,7 +591,11 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
                 return;
             }
         }
-        let restoring = x.status == ExportStatus::Deleted;
+        let uncertain = self.e.st.in_flight.contains_key(&g);
+        // After a crash the export state may miss a delete the target did:
+        // a soft-deleted target object is restored before it is written.
+        let restoring =
+            x.status == ExportStatus::Deleted || self.unsure_deleted(&g, x) == Some(true);
         if self.e.st.deprovision_after.contains_key(&g) {
             // Back in scope within the grace period: the mapping re-enables it.
             self.book.deprovision_cancelled.push(g);
@@ -565,7 +607,6 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
         let Some(mappings) = self.e.cfg.mappings(kind) else {
             return;
         };
-        let uncertain = self.e.st.in_flight.contains_key(&g);
         let mut changes = Vec::new();
         for (i, f) in self.flows.iter().enumerate() {
             let Some(t) = mappings.target(i) else {
@@ -749,12 +790,14 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
         let Some(entry) = self.e.st.mirror.get(&group) else {
             return;
         };
+        // A group restored by this plan comes back with the members it had
+        // when it was deleted (the target keeps them): diff against those.
         let exported: Vec<Guid> = self
             .e
             .st
             .exports
             .get(&group)
-            .filter(|x| x.status == ExportStatus::Active)
+            .filter(|x| x.status == ExportStatus::Active || self.restoring(&group))
             .map(|x| x.members.clone())
             .unwrap_or_default();
         let mut wanted: Vec<(Guid, TargetRef)> = Vec::new();
@@ -779,8 +822,18 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
                 }),
             );
         }
+        // Members a crashed plan may have added or removed: unknown in the
+        // target, so added when wanted and removed when not. (One whose
+        // link is dormant stays unknown until it is restored.)
+        let no_unsure = HashSet::new();
+        let unsure = self
+            .e
+            .st
+            .in_flight_members
+            .get(&group)
+            .unwrap_or(&no_unsure);
         for (m, r) in &wanted {
-            if !exported.contains(m) {
+            if !exported.contains(m) || unsure.contains(m) {
                 let op = self.op(
                     group,
                     ObjectKind::Group,
@@ -802,7 +855,16 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
                 self.members.push(op);
             }
         }
-        for m in exported {
+        let mut candidates = exported;
+        let mut more: Vec<Guid> = unsure
+            .iter()
+            .filter(|m| !candidates.contains(m))
+            .copied()
+            .collect();
+        // Sorted: a plan never depends on a hash order.
+        more.sort_unstable();
+        candidates.append(&mut more);
+        for m in candidates {
             if wanted.iter().any(|(w, _)| *w == m) {
                 continue;
             }
@@ -820,15 +882,13 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
             if member_leaving {
                 continue;
             }
-            let Some(member_ref) = self
-                .e
-                .st
-                .exports
-                .get(&m)
-                .map(|x| TargetRef::Id(x.target.clone()))
-            else {
+            // A soft-deleted member's link is dormant (the target hides it and
+            // refuses to change it); it is removed once the member is restored.
+            // An object this plan creates has no link to remove.
+            let Some(TargetRef::Id(member_id)) = self.target_ref(&m) else {
                 continue;
             };
+            let member_ref = TargetRef::Id(member_id);
             let op = self.op(
                 group,
                 ObjectKind::Group,

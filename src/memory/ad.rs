@@ -778,8 +778,21 @@ impl InMemoryAd {
                 e.object.dn = moved;
             }
         }
-        for e in self.entries.values_mut().filter(|e| !e.deleted) {
-            rebase_links(&mut e.object.attributes, &old, &new_dn);
+        // Links follow the object they name (AD keeps them by reference),
+        // also those a tombstone keeps for its restore.
+        for e in self.entries.values_mut() {
+            if e.deleted {
+                rebase_links(&mut e.recycled, &old, &new_dn);
+                if let Some(p) = e
+                    .last_known_parent
+                    .as_ref()
+                    .and_then(|p| p.rebase(&old, &new_dn))
+                {
+                    e.last_known_parent = Some(p);
+                }
+            } else {
+                rebase_links(&mut e.object.attributes, &old, &new_dn);
+            }
         }
         self.stamp(guid);
         Ok(())
@@ -827,6 +840,11 @@ impl InMemoryAd {
                 drop_links(&mut e.object.attributes, &dn);
             }
             self.stamp(g);
+        }
+        // A tombstone's kept links to it go too (a restore brings back no
+        // membership of a deleted object, whichever is restored first).
+        for e in self.entries.values_mut().filter(|e| e.deleted) {
+            drop_links(&mut e.recycled, &dn);
         }
         let usn = self.bump();
         let Some(entry) = self.entries.get_mut(&guid) else {

@@ -141,12 +141,6 @@ pub struct Sim {
     pub hold: bool,
     /// Target ids of objects any op deleted.
     pub deleted: Vec<String>,
-    /// Anchors of objects any op soft-deleted.
-    deleted_anchors: BTreeSet<String>,
-    /// Off: tolerate the known restored-membership bug (a member that was
-    /// soft-deleted in the target and came back may keep a group membership
-    /// the source dropped meanwhile). On: the invariants exactly.
-    pub strict: bool,
     /// The batch headers the last persisted cycle committed.
     pub last_headers: Vec<idsync::change::BatchHeader>,
     cloud_only: idsync::target::TargetId,
@@ -205,8 +199,6 @@ impl Sim {
             now: Timestamp::from_secs(1_767_225_600),
             hold,
             deleted: Vec::new(),
-            deleted_anchors: BTreeSet::new(),
-            strict: true,
             last_headers: Vec::new(),
             cloud_only,
             stats: Stats::default(),
@@ -504,13 +496,6 @@ impl Sim {
                     self.stats.ops_applied += 1;
                     if let Action::Delete { target } = &op.action {
                         self.deleted.push(target.to_string());
-                        if let Some(a) = self
-                            .target
-                            .get(target)
-                            .and_then(|o| o.immutable_id.as_ref())
-                        {
-                            self.deleted_anchors.insert(a.to_string());
-                        }
                         self.stats.deletes += 1;
                     }
                 }
@@ -622,26 +607,6 @@ impl Sim {
         Err("the model did not settle".into())
     }
 
-    /// Equal, or (when not strict) equal but for extra memberships of
-    /// members or groups that were soft-deleted and came back (the known
-    /// bug: a target restore brings back memberships the source dropped).
-    fn equal_views(&self, got: &View, want: &View) -> bool {
-        if self.strict {
-            return got == want;
-        }
-        got.len() == want.len()
-            && got.iter().zip(want).all(|((k1, v1), (k2, v2))| {
-                k1 == k2
-                    && (&v1.0, &v1.1, &v1.2, &v1.3) == (&v2.0, &v2.1, &v2.2, &v2.3)
-                    && v2.4.is_subset(&v1.4)
-                    && (self.deleted_anchors.contains(k1)
-                        || v1
-                            .4
-                            .difference(&v2.4)
-                            .all(|m| self.deleted_anchors.contains(m)))
-            })
-    }
-
     /// Checks the invariants against the model.
     pub fn check(&self) -> Result<(), String> {
         let model = self.model()?;
@@ -668,7 +633,7 @@ impl Sim {
                     }
                 }
             }
-        } else if !self.equal_views(&got, &want) {
+        } else if got != want {
             let missing: Vec<_> = want.keys().filter(|k| !got.contains_key(*k)).collect();
             let extra: Vec<_> = got.keys().filter(|k| !want.contains_key(*k)).collect();
             let differ: Vec<_> = want

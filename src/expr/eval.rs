@@ -11,13 +11,14 @@ use base64::engine::general_purpose::STANDARD;
 use regex::Regex;
 
 use super::compile::{
-    Args, Aux, CItem, Const, Func, Node, NodeId, Program, ReplaceMode, compile_regex,
+    Args, Aux, CItem, Const, Fast, Func, JoinPart, Node, NodeId, Program, ReplaceMode,
+    compile_regex,
 };
 use super::datetime::{DateTime, Interval};
 use super::error::EvalError;
 use super::syntax::CmpOp;
 use super::text;
-use super::{EvalContext, ExprLimits};
+use super::{EvalContext, ExprLimits, Output};
 use crate::dn::Dn;
 use crate::object::{AttrLookup, Slot, Value};
 
@@ -167,6 +168,112 @@ pub(crate) fn run<'p, A: AttrLookup + ?Sized>(
         limits,
     };
     ev.node(prog.root)
+}
+
+/// Evaluates a [`Fast`] root shape straight into an [`Output`]: the same
+/// result as the node walk (the same values, the same errors), with at most
+/// one allocation per produced text. `Join` writes its text into `scratch`
+/// (a buffer the caller's context keeps between evaluations) and copies it
+/// once into the result's `Arc<str>`; a join of a single string value shares
+/// that value. `None` when the shape is [`Fast::None`].
+pub(crate) fn fast<A: AttrLookup + ?Sized>(
+    shape: &Fast,
+    limits: &ExprLimits,
+    attrs: &A,
+    scratch: &mut String,
+) -> Option<Result<Output, EvalError>> {
+    Some(match shape {
+        Fast::None => return None,
+        Fast::Attr(slot) => Ok(match attrs.values(*slot) {
+            [] => Output::Null,
+            [one] => Output::One(one.clone()),
+            many => Output::Many(many.to_vec()),
+        }),
+        Fast::Trim(slot) => fast_trim(attrs.values(*slot), limits.max_value_length),
+        Fast::Join { sep, parts } => {
+            fast_join(sep, parts, attrs, limits.max_value_length, scratch)
+        }
+    })
+}
+
+/// `Trim([a])`: a value that is already trimmed passes through as it is.
+fn fast_trim(values: &[Value], max: usize) -> Result<Output, EvalError> {
+    let one = |v: &Value| -> Result<Value, EvalError> {
+        let owned;
+        let text: &str = match v {
+            Value::Str(s) => s,
+            other => {
+                owned = other.to_string();
+                &owned
+            }
+        };
+        let t = text.trim();
+        if t.len() == text.len() {
+            Ok(v.clone())
+        } else if t.len() > max {
+            Err(too_long(Func::Trim.name(), t.len(), max))
+        } else {
+            Ok(Value::str(t))
+        }
+    };
+    Ok(match values {
+        [] => Output::Null,
+        [v] => Output::One(one(v)?),
+        many => Output::Many(many.iter().map(one).collect::<Result<_, _>>()?),
+    })
+}
+
+fn fast_join<A: AttrLookup + ?Sized>(
+    sep: &str,
+    parts: &[JoinPart],
+    attrs: &A,
+    max: usize,
+    out: &mut String,
+) -> Result<Output, EvalError> {
+    out.clear();
+    let mut pieces = 0usize;
+    // the source of the only piece so far, when it is a string value
+    let mut only: Option<&Value> = None;
+    let mut push = |out: &mut String, t: &str| {
+        if pieces > 0 {
+            out.push_str(sep);
+        }
+        out.push_str(t);
+        pieces += 1;
+    };
+    for part in parts {
+        match part {
+            JoinPart::Attr(slot) => {
+                for v in attrs.values(*slot) {
+                    match v {
+                        Value::Str(t) if t.is_empty() => {}
+                        Value::Str(t) => {
+                            push(out, t);
+                            only = Some(v);
+                        }
+                        other => {
+                            let t = other.to_string();
+                            if !t.is_empty() {
+                                push(out, &t);
+                                only = None;
+                            }
+                        }
+                    }
+                }
+            }
+            JoinPart::Text(t) => {
+                push(out, t);
+                only = None;
+            }
+        }
+        if out.len() > max {
+            return Err(too_long(Func::Join.name(), out.len(), max));
+        }
+    }
+    Ok(Output::One(match (pieces, only) {
+        (1, Some(v)) => v.clone(),
+        _ => Value::str(out),
+    }))
 }
 
 struct NoAttrs;

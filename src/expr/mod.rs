@@ -252,6 +252,9 @@ pub struct EvalContext<'o> {
     oracle: &'o dyn UniquenessOracle,
     rng: u64,
     redacted: bool,
+    /// Text built by one evaluation before it is copied into its value;
+    /// kept so that evaluations with one context allocate it once.
+    scratch: String,
 }
 
 impl fmt::Debug for EvalContext<'_> {
@@ -274,6 +277,7 @@ impl EvalContext<'static> {
             oracle: &NoConflicts,
             rng: 0,
             redacted: false,
+            scratch: String::new(),
         }
     }
 }
@@ -306,6 +310,7 @@ impl<'o> EvalContext<'o> {
             oracle,
             rng: self.rng,
             redacted: self.redacted,
+            scratch: self.scratch,
         }
     }
 
@@ -465,6 +470,9 @@ impl Expression {
         ctx: &mut EvalContext<'_>,
     ) -> Result<Output, EvalError> {
         ctx.redacted = false;
+        if let Some(out) = eval::fast(&self.prog.fast, &self.limits, attrs, &mut ctx.scratch) {
+            return out;
+        }
         let val = eval::run(&self.prog, &self.limits, attrs, ctx)?;
         Ok(match val {
             eval::Val::Null => Output::Null,
@@ -504,6 +512,29 @@ impl Expression {
     /// The parsed tree (for printing and explaining).
     pub fn ast(&self) -> &Ast {
         &self.ast
+    }
+
+    /// Whether the result depends on the attribute values alone: no
+    /// function reads the clock, the generator, the default domain or the
+    /// uniqueness oracle (or marks the result redacted). Such an expression
+    /// gives the same output for every object whose values of
+    /// [`Expression::attributes`] are the same.
+    pub(crate) fn is_context_free(&self) -> bool {
+        self.prog.context_free
+    }
+
+    /// Whether the expression calls `SelectUniqueValue` (which passes
+    /// [`EvalContext::target_attribute`] to the oracle).
+    pub(crate) fn selects_unique_value(&self) -> bool {
+        self.prog.nodes.iter().any(|n| {
+            matches!(
+                n,
+                compile::Node::Call {
+                    func: compile::Func::SelectUniqueValue,
+                    ..
+                }
+            )
+        })
     }
 
     /// Whether the whole expression is a constant (folded at compile time).

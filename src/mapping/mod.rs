@@ -425,6 +425,81 @@ struct CompiledMapping {
     source: Compiled,
     apply: ApplyWhen,
     default: Option<Values>,
+    /// The flow when every source attribute is absent, computed once at
+    /// compile time, for sources whose result depends on the attribute
+    /// values alone (direct, constant, context-free expressions). Most of
+    /// the default user mappings read attributes a given user lacks.
+    absent: Option<Result<Flow, MappingFailure>>,
+    /// The attributes the source reads (empty for a constant).
+    slots: Box<[Slot]>,
+    /// Whether the expression passes the target attribute's name to the
+    /// uniqueness oracle (`SelectUniqueValue`).
+    names_target: bool,
+}
+
+/// An object with no values at all.
+struct NoValues;
+
+impl AttrLookup for NoValues {
+    fn values(&self, _: Slot) -> &[Value] {
+        &[]
+    }
+}
+
+impl CompiledMapping {
+    fn fail(&self, message: String, format: bool) -> MappingFailure {
+        MappingFailure {
+            target: self.target.name.as_str().to_owned(),
+            message,
+            format,
+        }
+    }
+
+    /// The flow for one object, leaving the apply-on-create rule to the
+    /// caller.
+    fn flow<A: AttrLookup>(
+        &self,
+        row: &A,
+        ctx: &mut EvalContext<'_>,
+    ) -> Result<Flow, MappingFailure> {
+        let raw: Option<Values> = match &self.source {
+            Compiled::Slot(slot) => {
+                let v = row.values(*slot);
+                // An empty string flows as no value (the product's rule).
+                if v.is_empty() || (v.len() == 1 && v[0].is_empty()) {
+                    None
+                } else {
+                    return convert_slice(&self.target, v)
+                        .map(Flow::Set)
+                        .map_err(|e| self.fail(e, true));
+                }
+            }
+            Compiled::Const(v) => Some(v.clone()),
+            Compiled::Expr(e) => {
+                if self.names_target {
+                    ctx.target_attribute = Some(self.target.name.clone());
+                }
+                match e
+                    .evaluate(row, ctx)
+                    .map_err(|e| self.fail(e.to_string(), false))?
+                {
+                    Output::Null => None,
+                    Output::One(v) => Some(std::iter::once(v).collect()),
+                    Output::Many(vs) => (!vs.is_empty()).then(|| vs.into_iter().collect()),
+                    Output::IgnoreFlow => return Ok(Flow::Ignore),
+                }
+            }
+        };
+        // An empty string flows as no value (the product's rule).
+        let raw = raw.filter(|v| !(v.len() == 1 && v[0].is_empty()));
+        Ok(match raw.or_else(|| self.default.clone()) {
+            None => Flow::Unset,
+            Some(v) => match &self.source {
+                Compiled::Const(_) => Flow::Set(v),
+                _ => Flow::Set(convert(&self.target, v).map_err(|e| self.fail(e, true))?),
+            },
+        })
+    }
 }
 
 /// A kind's mappings, validated and compiled against an [`AttrTable`].
@@ -578,13 +653,31 @@ impl CompiledMappings {
                     )
                 }
             };
-            mappings.push(CompiledMapping {
+            let (slots, context_free, names_target): (Box<[Slot]>, bool, bool) = match &source {
+                Compiled::Slot(s) => (Box::from([*s]), true, false),
+                Compiled::Const(_) => (Box::from([]), true, false),
+                Compiled::Expr(e) => (
+                    e.attributes().map(|(s, _)| s).collect(),
+                    e.is_context_free(),
+                    e.selects_unique_value(),
+                ),
+            };
+            let mut mapping = CompiledMapping {
                 target,
                 path: p,
                 source,
                 apply: m.apply,
                 default,
-            });
+                absent: None,
+                slots,
+                names_target,
+            };
+            if context_free {
+                // The context is never read, so a blank one gives the same flow.
+                let mut ctx = EvalContext::new(crate::time::Timestamp::EPOCH);
+                mapping.absent = Some(mapping.flow(&NoValues, &mut ctx));
+            }
+            mappings.push(mapping);
         }
         Ok(CompiledMappings { kind, mappings })
     }
@@ -638,55 +731,59 @@ impl CompiledMappings {
         out: &mut Vec<Flow>,
     ) -> Result<(), MappingFailure> {
         out.clear();
+        out.reserve(self.mappings.len());
         for m in &self.mappings {
             if m.apply == ApplyWhen::OnCreate && !creating {
                 out.push(Flow::Ignore);
                 continue;
             }
-            let fail = |message: String, format: bool| MappingFailure {
-                target: m.target.name.as_str().to_owned(),
-                message,
-                format,
-            };
-            let raw: Option<Values> = match &m.source {
-                Compiled::Slot(slot) => {
-                    let v = row.values(*slot);
-                    (!v.is_empty()).then(|| v.iter().cloned().collect())
-                }
-                Compiled::Const(v) => Some(v.clone()),
-                Compiled::Expr(e) => {
-                    ctx.target_attribute = Some(m.target.name.clone());
-                    match e
-                        .evaluate(row, ctx)
-                        .map_err(|e| fail(e.to_string(), false))?
-                    {
-                        Output::Null => None,
-                        Output::One(v) => Some(std::iter::once(v).collect()),
-                        Output::Many(vs) => (!vs.is_empty()).then(|| vs.into_iter().collect()),
-                        Output::IgnoreFlow => {
-                            out.push(Flow::Ignore);
-                            continue;
-                        }
+            if let Some(absent) = &m.absent {
+                if m.slots.iter().all(|s| row.values(*s).is_empty()) {
+                    match absent {
+                        Ok(flow) => out.push(flow.clone()),
+                        Err(e) => return Err(e.clone()),
                     }
+                    continue;
                 }
-            };
-            // An empty string flows as no value (the product's rule).
-            let raw = raw.filter(|v| !(v.len() == 1 && v[0].is_empty()));
-            let flow = match raw.or_else(|| m.default.clone()) {
-                None => Flow::Unset,
-                Some(v) => match &m.source {
-                    Compiled::Const(_) => Flow::Set(v),
-                    _ => Flow::Set(convert(&m.target, v).map_err(|e| fail(e, true))?),
-                },
-            };
-            out.push(flow);
+            }
+            out.push(m.flow(row, ctx)?);
         }
         Ok(())
     }
 }
 
+/// Whether a value already has the target attribute's type and fits its
+/// length, so that it flows as it is.
+fn fits(target: &TargetAttr, v: &Value) -> bool {
+    match (target.ty, v) {
+        (TargetType::String | TargetType::DateTime, Value::Str(s)) => {
+            // a string has at most as many characters as bytes
+            target
+                .max_len
+                .is_none_or(|max| s.len() <= max || s.chars().count() <= max)
+        }
+        (TargetType::Boolean, Value::Bool(_))
+        | (TargetType::Integer, Value::Int(_))
+        | (TargetType::Binary, Value::Bytes(_))
+        | (TargetType::Reference, Value::Dn(_)) => true,
+        _ => false,
+    }
+}
+
+/// [`convert`] of borrowed values: values that fit are shared, not
+/// rebuilt.
+fn convert_slice(target: &TargetAttr, values: &[Value]) -> Result<Values, String> {
+    if (target.multi_valued || values.len() <= 1) && values.iter().all(|v| fits(target, v)) {
+        return Ok(values.iter().cloned().collect());
+    }
+    convert(target, values.iter().cloned().collect())
+}
+
 /// Converts values to a target attribute's type.
 fn convert(target: &TargetAttr, values: Values) -> Result<Values, String> {
+    if (target.multi_valued || values.len() <= 1) && values.iter().all(|v| fits(target, v)) {
+        return Ok(values);
+    }
     if !target.multi_valued && values.len() > 1 {
         return Err(format!(
             "{} values for single-valued {}",

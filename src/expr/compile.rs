@@ -275,6 +275,9 @@ pub(crate) enum Fast {
     Attr(Slot),
     /// `Trim([a])`.
     Trim(Slot),
+    /// `IIF(IsPresent([a]), [a], otherwise)`: the values of `a` when it
+    /// has a non-empty one, else the node walk from `otherwise`.
+    PresentOr { slot: Slot, otherwise: NodeId },
     /// `Join(sep, ...)` whose parts are attributes and constants.
     Join {
         /// The separator's text.
@@ -331,6 +334,33 @@ impl Program {
             }) => match self.arg_ids(*args) {
                 [a] => match self.node(*a) {
                     Some(Node::Attr(slot)) => Fast::Trim(*slot),
+                    _ => Fast::None,
+                },
+                _ => Fast::None,
+            },
+            Some(Node::Call {
+                func: Func::Iif,
+                args,
+                ..
+            }) => match self.arg_ids(*args) {
+                [cond, then, otherwise] => match (self.node(*cond), self.node(*then)) {
+                    (
+                        Some(Node::Call {
+                            func: Func::IsPresent,
+                            args: present_args,
+                            ..
+                        }),
+                        Some(Node::Attr(slot)),
+                    ) if matches!(
+                        self.arg_ids(*present_args),
+                        [a] if matches!(self.node(*a), Some(Node::Attr(s)) if s == slot)
+                    ) =>
+                    {
+                        Fast::PresentOr {
+                            slot: *slot,
+                            otherwise: *otherwise,
+                        }
+                    }
                     _ => Fast::None,
                 },
                 _ => Fast::None,

@@ -425,6 +425,8 @@ struct CompiledMapping {
     source: Compiled,
     apply: ApplyWhen,
     default: Option<Values>,
+    /// How the evaluation loop may shortcut this mapping.
+    quick: Quick,
     /// The flow when every source attribute is absent, computed once at
     /// compile time, for sources whose result depends on the attribute
     /// values alone (direct, constant, context-free expressions). Most of
@@ -435,6 +437,26 @@ struct CompiledMapping {
     /// Whether the expression passes the target attribute's name to the
     /// uniqueness oracle (`SelectUniqueValue`).
     names_target: bool,
+}
+
+/// How a mapping is evaluated; every shortcut gives the flow
+/// [`CompiledMapping::flow`] gives.
+#[derive(Debug, Clone, Copy)]
+enum Quick {
+    /// Reads nothing that varies: always the absent flow.
+    Fixed,
+    /// A direct mapping: the absent flow, or the values converted.
+    Direct(Slot),
+    /// `Trim([a])`: the absent flow, or a single value that is already
+    /// trimmed and fits as it is, or the full evaluation.
+    Trim(Slot),
+    /// Reads one attribute: the absent flow, or the full evaluation.
+    One(Slot),
+    /// Reads several attributes: the absent flow when all are absent, or
+    /// the full evaluation.
+    Many,
+    /// Reads the context: always the full evaluation.
+    Eval,
 }
 
 /// An object with no values at all.
@@ -662,12 +684,21 @@ impl CompiledMappings {
                     e.selects_unique_value(),
                 ),
             };
+            let quick = match (&source, &*slots) {
+                _ if !context_free => Quick::Eval,
+                (Compiled::Slot(s), _) => Quick::Direct(*s),
+                (Compiled::Expr(e), [s]) if e.trimmed_attribute() == Some(*s) => Quick::Trim(*s),
+                (_, []) => Quick::Fixed,
+                (_, [s]) => Quick::One(*s),
+                _ => Quick::Many,
+            };
             let mut mapping = CompiledMapping {
                 target,
                 path: p,
                 source,
                 apply: m.apply,
                 default,
+                quick,
                 absent: None,
                 slots,
                 names_target,
@@ -733,22 +764,51 @@ impl CompiledMappings {
         out.clear();
         out.reserve(self.mappings.len());
         for m in &self.mappings {
-            if m.apply == ApplyWhen::OnCreate && !creating {
-                out.push(Flow::Ignore);
-                continue;
-            }
-            if let Some(absent) = &m.absent {
-                if m.slots.iter().all(|s| row.values(*s).is_empty()) {
-                    match absent {
-                        Ok(flow) => out.push(flow.clone()),
-                        Err(e) => return Err(e.clone()),
-                    }
-                    continue;
-                }
-            }
-            out.push(m.flow(row, ctx)?);
+            out.push(m.quick_flow(row, ctx, creating)?);
         }
         Ok(())
+    }
+}
+
+impl CompiledMapping {
+    /// [`CompiledMapping::flow`] with the apply-on-create rule, taking the
+    /// shortcut of [`Quick`] where it applies.
+    fn quick_flow<A: AttrLookup>(
+        &self,
+        row: &A,
+        ctx: &mut EvalContext<'_>,
+        creating: bool,
+    ) -> Result<Flow, MappingFailure> {
+        if self.apply == ApplyWhen::OnCreate && !creating {
+            return Ok(Flow::Ignore);
+        }
+        let absent = |ctx: &mut EvalContext<'_>| match &self.absent {
+            Some(Ok(flow)) => Ok(flow.clone()),
+            Some(Err(e)) => Err(e.clone()),
+            None => self.flow(row, ctx),
+        };
+        match self.quick {
+            Quick::Fixed => absent(ctx),
+            Quick::Direct(slot) => match row.values(slot) {
+                [] => absent(ctx),
+                [v] if v.is_empty() => absent(ctx),
+                v => convert_slice(&self.target, v)
+                    .map(Flow::Set)
+                    .map_err(|e| self.fail(e, true)),
+            },
+            Quick::Trim(slot) => match row.values(slot) {
+                [] => absent(ctx),
+                [v @ Value::Str(s)]
+                    if !s.is_empty() && s.trim().len() == s.len() && fits(&self.target, v) =>
+                {
+                    Ok(Flow::Set(Values::from_buf([v.clone()])))
+                }
+                _ => self.flow(row, ctx),
+            },
+            Quick::One(slot) if row.values(slot).is_empty() => absent(ctx),
+            Quick::Many if self.slots.iter().all(|s| row.values(*s).is_empty()) => absent(ctx),
+            Quick::One(_) | Quick::Many | Quick::Eval => self.flow(row, ctx),
+        }
     }
 }
 

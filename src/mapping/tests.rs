@@ -326,3 +326,96 @@ fn group_defaults_compute_security_and_mail_flags() {
         &Flow::Set([Value::Bool(false)].into_iter().collect())
     );
 }
+
+mod shortcuts {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "",
+                " ",
+                "ann",
+                " ann ",
+                "True",
+                "false",
+                "5",
+                " 7 ",
+                "CN=x,DC=y",
+                "a b",
+            ])
+            .prop_map(Value::str),
+            (-3i64..600).prop_map(Value::Int),
+            any::<bool>().prop_map(Value::Bool),
+            prop::collection::vec(any::<u8>(), 0..17).prop_map(|b| Value::bytes(&b)),
+        ]
+    }
+
+    fn config() -> MappingConfig {
+        MappingConfig {
+            custom: vec![
+                AttributeMapping::expression("DisplayName", r#"Join(" ", [givenName], [sn])"#),
+                AttributeMapping {
+                    default_value: Some("Unknown".into()),
+                    ..AttributeMapping::direct("Department", "department")
+                },
+                AttributeMapping {
+                    default_value: Some("Nowhere".into()),
+                    ..AttributeMapping::expression("City", "Trim([l])")
+                },
+                AttributeMapping {
+                    apply: ApplyWhen::OnCreate,
+                    ..AttributeMapping::constant("UsageLocation", "US")
+                },
+                AttributeMapping::expression(
+                    "ExtensionAttribute1",
+                    r#"Join("@", [sAMAccountName], DefaultDomain())"#,
+                ),
+                AttributeMapping::expression(
+                    "ExtensionAttribute2",
+                    r#"IIF(IsPresent([sn]), "x", Guid())"#,
+                ),
+            ],
+            ..MappingConfig::default()
+        }
+    }
+
+    proptest! {
+        /// Shortcuts (the all-absent flow computed at compile time, direct
+        /// values shared, already-trimmed values passed on) never change a
+        /// mapping's flow or failure.
+        #[test]
+        fn shortcuts_give_the_full_evaluation(
+            present in prop::collection::vec((0usize..200, prop::collection::vec(value(), 1..3)), 0..30),
+            creating in any::<bool>(),
+            domain in any::<bool>(),
+        ) {
+            for (kind, cfg) in [
+                (ObjectKind::User, config()),
+                (ObjectKind::User, MappingConfig::default()),
+                (ObjectKind::Group, MappingConfig::default()),
+                (ObjectKind::Contact, MappingConfig::default()),
+            ] {
+                let (m, table) = compile(kind, &cfg);
+                let mut row = Row::default();
+                for (i, vals) in &present {
+                    let slot = crate::object::Slot((i % table.len()) as u16);
+                    row.set(slot, vals.iter().cloned().collect());
+                }
+                let new_ctx = || {
+                    let c = EvalContext::new(Timestamp::from_secs(1_700_000_000)).with_seed(9);
+                    if domain { c.with_default_domain("contoso.com") } else { c }
+                };
+                for c in &m.mappings {
+                    let full = if c.apply == ApplyWhen::OnCreate && !creating {
+                        Ok(Flow::Ignore)
+                    } else {
+                        c.flow(&row, &mut new_ctx())
+                    };
+                    prop_assert_eq!(c.quick_flow(&row, &mut new_ctx(), creating), full, "{}", c.path);
+                }
+            }
+        }
+    }
+}

@@ -764,50 +764,91 @@ impl CompiledMappings {
         out.clear();
         out.reserve(self.mappings.len());
         for m in &self.mappings {
-            out.push(m.quick_flow(row, ctx, creating)?);
+            let flow = match m.step(row, creating) {
+                Step::Ignore => Flow::Ignore,
+                Step::Known(Ok(flow)) => flow.clone(),
+                Step::Known(Err(e)) => return Err(e.clone()),
+                Step::Present(v) => m.present_flow(v, row, ctx)?,
+                Step::Full => m.flow(row, ctx)?,
+            };
+            out.push(flow);
         }
         Ok(())
     }
 }
 
+/// What one mapping needs for one object, decided without evaluating it.
+enum Step<'m, 'r> {
+    /// An apply-on-create mapping of an object that is not created.
+    Ignore,
+    /// Every source attribute is absent: the flow computed at compile time.
+    Known(&'m Result<Flow, MappingFailure>),
+    /// The values of the mapping's one source attribute (not empty).
+    Present(&'r [Value]),
+    /// Evaluate in full.
+    Full,
+}
+
 impl CompiledMapping {
-    /// [`CompiledMapping::flow`] with the apply-on-create rule, taking the
-    /// shortcut of [`Quick`] where it applies.
+    #[inline]
+    fn step<'m, 'r, A: AttrLookup>(&'m self, row: &'r A, creating: bool) -> Step<'m, 'r> {
+        if self.apply == ApplyWhen::OnCreate && !creating {
+            return Step::Ignore;
+        }
+        let Some(absent) = &self.absent else {
+            return Step::Full;
+        };
+        match self.quick {
+            Quick::Fixed => Step::Known(absent),
+            Quick::Direct(slot) | Quick::Trim(slot) | Quick::One(slot) => match row.values(slot) {
+                [] => Step::Known(absent),
+                v => Step::Present(v),
+            },
+            Quick::Many if self.slots.iter().all(|s| row.values(*s).is_empty()) => {
+                Step::Known(absent)
+            }
+            Quick::Many | Quick::Eval => Step::Full,
+        }
+    }
+
+    /// The flow of a one-attribute mapping whose attribute has `values`.
+    fn present_flow<A: AttrLookup>(
+        &self,
+        values: &[Value],
+        row: &A,
+        ctx: &mut EvalContext<'_>,
+    ) -> Result<Flow, MappingFailure> {
+        match (self.quick, values) {
+            (Quick::Direct(_), [v]) if v.is_empty() => match &self.absent {
+                Some(known) => known.clone(),
+                None => self.flow(row, ctx),
+            },
+            (Quick::Direct(_), v) => convert_slice(&self.target, v)
+                .map(Flow::Set)
+                .map_err(|e| self.fail(e, true)),
+            (Quick::Trim(_), [v @ Value::Str(s)])
+                if !s.is_empty() && s.trim().len() == s.len() && fits(&self.target, v) =>
+            {
+                Ok(Flow::Set(Values::from_buf([v.clone()])))
+            }
+            _ => self.flow(row, ctx),
+        }
+    }
+
+    /// [`CompiledMapping::flow`] with the apply-on-create rule, through the
+    /// shortcuts [`CompiledMappings::evaluate`] takes.
+    #[cfg(test)]
     fn quick_flow<A: AttrLookup>(
         &self,
         row: &A,
         ctx: &mut EvalContext<'_>,
         creating: bool,
     ) -> Result<Flow, MappingFailure> {
-        if self.apply == ApplyWhen::OnCreate && !creating {
-            return Ok(Flow::Ignore);
-        }
-        let absent = |ctx: &mut EvalContext<'_>| match &self.absent {
-            Some(Ok(flow)) => Ok(flow.clone()),
-            Some(Err(e)) => Err(e.clone()),
-            None => self.flow(row, ctx),
-        };
-        match self.quick {
-            Quick::Fixed => absent(ctx),
-            Quick::Direct(slot) => match row.values(slot) {
-                [] => absent(ctx),
-                [v] if v.is_empty() => absent(ctx),
-                v => convert_slice(&self.target, v)
-                    .map(Flow::Set)
-                    .map_err(|e| self.fail(e, true)),
-            },
-            Quick::Trim(slot) => match row.values(slot) {
-                [] => absent(ctx),
-                [v @ Value::Str(s)]
-                    if !s.is_empty() && s.trim().len() == s.len() && fits(&self.target, v) =>
-                {
-                    Ok(Flow::Set(Values::from_buf([v.clone()])))
-                }
-                _ => self.flow(row, ctx),
-            },
-            Quick::One(slot) if row.values(slot).is_empty() => absent(ctx),
-            Quick::Many if self.slots.iter().all(|s| row.values(*s).is_empty()) => absent(ctx),
-            Quick::One(_) | Quick::Many | Quick::Eval => self.flow(row, ctx),
+        match self.step(row, creating) {
+            Step::Ignore => Ok(Flow::Ignore),
+            Step::Known(known) => known.clone(),
+            Step::Present(v) => self.present_flow(v, row, ctx),
+            Step::Full => self.flow(row, ctx),
         }
     }
 }
@@ -839,6 +880,29 @@ fn convert_slice(target: &TargetAttr, values: &[Value]) -> Result<Values, String
     convert(target, values.iter().cloned().collect())
 }
 
+/// A value as text (its `Display` form) in one allocation: binary values
+/// (`objectGUID`, `objectSid`, mapped into string attributes for every
+/// object) and integers are rendered on the stack first.
+fn text_value(v: &Value) -> Value {
+    use base64::Engine as _;
+    use std::io::Write as _;
+    let mut buf = [0u8; 64];
+    let len = match v {
+        Value::Bytes(b) => base64::engine::general_purpose::STANDARD
+            .encode_slice(b, &mut buf)
+            .ok(),
+        Value::Int(i) => {
+            let mut rest = &mut buf[..];
+            write!(rest, "{i}").ok().map(|()| 64 - rest.len())
+        }
+        _ => None,
+    };
+    match len.and_then(|n| std::str::from_utf8(buf.get(..n)?).ok()) {
+        Some(text) => Value::str(text),
+        None => Value::from(v.to_string()),
+    }
+}
+
 /// Converts values to a target attribute's type.
 fn convert(target: &TargetAttr, values: Values) -> Result<Values, String> {
     if (target.multi_valued || values.len() <= 1) && values.iter().all(|v| fits(target, v)) {
@@ -857,7 +921,7 @@ fn convert(target: &TargetAttr, values: Values) -> Result<Values, String> {
             (TargetType::String | TargetType::DateTime, v @ Value::Str(_)) => v,
             (TargetType::String | TargetType::DateTime, v) => match v {
                 Value::Secret(_) => return Err("a secret cannot flow into an attribute".into()),
-                other => Value::from(other.to_string()),
+                other => text_value(&other),
             },
             (TargetType::Boolean, v @ Value::Bool(_)) => v,
             (TargetType::Boolean, Value::Str(s)) if s.eq_ignore_ascii_case("true") => {

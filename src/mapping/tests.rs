@@ -331,6 +331,18 @@ mod shortcuts {
     use super::*;
     use proptest::prelude::*;
 
+    proptest! {
+        #[test]
+        fn text_values_are_the_display_form(
+            b in prop::collection::vec(any::<u8>(), 0..80),
+            i in any::<i64>(),
+        ) {
+            for v in [Value::bytes(&b), Value::Int(i), Value::Int(i64::MIN), Value::Bool(i > 0)] {
+                prop_assert_eq!(text_value(&v), Value::from(v.to_string()));
+            }
+        }
+    }
+
     fn value() -> impl Strategy<Value = Value> {
         prop_oneof![
             prop::sample::select(vec![

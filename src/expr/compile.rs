@@ -305,10 +305,11 @@ fn const_texts(c: &Const) -> Vec<Box<str>> {
     items
         .iter()
         .map(|i| match i {
-            CItem::Value(v) => Box::from(v.to_string()),
-            CItem::Date(d) => Box::from(d.render_us()),
+            CItem::Value(v) => v.to_string(),
+            CItem::Date(d) => d.render_us(),
         })
-        .filter(|t: &Box<str>| !t.is_empty())
+        .filter(|t| !t.is_empty())
+        .map(String::into_boxed_str)
         .collect()
 }
 

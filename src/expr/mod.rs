@@ -632,8 +632,7 @@ mod tests {
             b in prop::collection::vec(value(), 0..3),
             max in prop::sample::select(vec![2usize, 4, 1 << 20]),
         ) {
-            let mut limits = ExprLimits::default();
-            limits.max_value_length = max;
+            let limits = ExprLimits { max_value_length: max, ..ExprLimits::default() };
             let opts = CompileOptions::new().with_limits(limits);
             for src in SHAPES {
                 let mut table = AttrTable::new();

@@ -343,6 +343,15 @@ mod shortcuts {
         }
     }
 
+    /// A lookup that cannot list its slots.
+    struct Unlisted<'a>(&'a Row);
+
+    impl AttrLookup for Unlisted<'_> {
+        fn values(&self, slot: crate::object::Slot) -> &[Value] {
+            self.0.values(slot)
+        }
+    }
+
     fn value() -> impl Strategy<Value = Value> {
         prop_oneof![
             prop::sample::select(vec![
@@ -425,9 +434,40 @@ mod shortcuts {
                     } else {
                         c.flow(&row, &mut new_ctx())
                     };
-                    prop_assert_eq!(c.quick_flow(&row, &mut new_ctx(), creating), full, "{}", c.path);
+                    prop_assert_eq!(&c.quick_flow(&row, &mut new_ctx(), creating), &full, "{}", c.path);
+                    prop_assert_eq!(&c.quick_flow(&Unlisted(&row), &mut new_ctx(), creating), &full, "{}", c.path);
                 }
             }
         }
     }
+}
+
+#[test]
+fn attributes_past_the_presence_bitmap_are_searched() {
+    let mut table = AttrTable::new();
+    for i in 0..300 {
+        table.intern(&format!("filler{i}")).unwrap();
+    }
+    let cfg = MappingConfig {
+        use_defaults: false,
+        custom: vec![
+            AttributeMapping::direct("Department", "department"),
+            AttributeMapping::expression("City", "Trim([l])"),
+            AttributeMapping::expression("Title", r#"Join(" ", [title], [filler3])"#),
+        ],
+        ..MappingConfig::default()
+    };
+    let m = CompiledMappings::compile(ObjectKind::User, &cfg, &macros(), &mut table, "m").unwrap();
+    assert!(table.get("department").unwrap().0 >= 300);
+    let attrs = Attributes::new()
+        .with("department", [s("Sales")])
+        .with("l", [s(" Oslo ")])
+        .with("title", [s("Boss")]);
+    let flows = eval(&m, &table, &attrs, true).unwrap();
+    assert_eq!(flows[0], Flow::Set([s("Sales")].into_iter().collect()));
+    assert_eq!(flows[1], Flow::Set([s("Oslo")].into_iter().collect()));
+    assert_eq!(flows[2], Flow::Set([s("Boss")].into_iter().collect()));
+    let flows = eval(&m, &table, &Attributes::new(), true).unwrap();
+    // a join of nothing is "", and an empty string flows as no value
+    assert_eq!(flows, vec![Flow::Unset, Flow::Unset, Flow::Unset]);
 }

@@ -11,6 +11,11 @@
 //!
 //! The target: compiled `Join` evaluation >= 10,000,000 per second and at
 //! least 3x faster than CEL's evaluation on the same machine in the same run.
+//! Each timed `Join` evaluation builds its result as a mapping gets it (a
+//! new `Value::Str` holding "José Müller") and drops it, as CEL's does.
+//! The mapping set reads a `Row`, which lists its present slots
+//! (`AttrLookup::for_each_present`); a lookup that cannot list them pays
+//! one search per attribute the set reads.
 
 use std::hint::black_box;
 

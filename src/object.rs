@@ -650,6 +650,16 @@ impl fmt::Debug for AttrTable {
 pub trait AttrLookup {
     /// The values in `slot` (empty when absent).
     fn values(&self, slot: Slot) -> &[Value];
+
+    /// Calls `f` once for every slot that holds values (in any order) and
+    /// returns `true`, or returns `false` without calling it when the
+    /// lookup cannot list its slots. Lets a reader of many mostly absent
+    /// slots (a mapping set) learn which are present in one pass instead of
+    /// one search per slot.
+    fn for_each_present(&self, f: &mut dyn FnMut(Slot)) -> bool {
+        let _ = f;
+        false
+    }
 }
 
 /// An object's values by slot, sparse: only present attributes take room.
@@ -696,6 +706,13 @@ impl AttrLookup for Row {
             Ok(i) => &self.0[i].1,
             Err(_) => &[],
         }
+    }
+
+    fn for_each_present(&self, f: &mut dyn FnMut(Slot)) -> bool {
+        for (slot, _) in &self.0 {
+            f(*slot);
+        }
+        true
     }
 }
 

@@ -192,6 +192,20 @@ impl Func {
         )
     }
 
+    /// Reads or changes the evaluation context: the clock, the generator,
+    /// the default domain, the oracle or the redaction flag.
+    fn reads_context(self) -> bool {
+        matches!(
+            self,
+            Func::DefaultDomain
+                | Func::Guid
+                | Func::Now
+                | Func::RandomString
+                | Func::SelectUniqueValue
+                | Func::Redact
+        )
+    }
+
     /// Bare words a function accepts at a 1-based position.
     fn enum_words(self, position: usize) -> Option<&'static [&'static str]> {
         match (self, position) {
@@ -243,6 +257,148 @@ pub(crate) struct Program {
     pub(crate) root: NodeId,
     /// Every attribute read, with its slot, in first-read order.
     pub(crate) attrs: Vec<(Slot, AttrName)>,
+    /// A root shape evaluated without walking the node table.
+    pub(crate) fast: Fast,
+    /// Whether no node reads or changes the evaluation context (clock,
+    /// generator, default domain, oracle, redaction flag): the result then
+    /// depends on the attribute values alone.
+    pub(crate) context_free: bool,
+}
+
+/// Root shapes common enough in mappings to be evaluated directly: the
+/// same result as the node walk, without its intermediate values.
+#[derive(Debug, Clone)]
+pub(crate) enum Fast {
+    /// Anything else: walk the nodes.
+    None,
+    /// `[a]`.
+    Attr(Slot),
+    /// `Trim([a])`.
+    Trim(Slot),
+    /// `IIF(IsPresent([a]), [a], otherwise)`: the values of `a` when it
+    /// has a non-empty one, else the node walk from `otherwise`.
+    PresentOr { slot: Slot, otherwise: NodeId },
+    /// `Join(sep, ...)` whose parts are attributes and constants.
+    Join {
+        /// The separator's text.
+        sep: Box<str>,
+        /// The parts in order; constants as their non-empty texts.
+        parts: Box<[JoinPart]>,
+    },
+}
+
+/// One part of a [`Fast::Join`].
+#[derive(Debug, Clone)]
+pub(crate) enum JoinPart {
+    Attr(Slot),
+    Text(Box<str>),
+}
+
+/// The texts a constant contributes to a join (empty ones dropped, as
+/// `Join` skips them).
+fn const_texts(c: &Const) -> Vec<Box<str>> {
+    let items: &[CItem] = match c {
+        Const::Null => &[],
+        Const::One(i) => std::slice::from_ref(i),
+        Const::Many(v) => v,
+    };
+    items
+        .iter()
+        .map(|i| match i {
+            CItem::Value(v) => v.to_string(),
+            CItem::Date(d) => d.render_us(),
+        })
+        .filter(|t| !t.is_empty())
+        .map(String::into_boxed_str)
+        .collect()
+}
+
+impl Program {
+    fn node(&self, id: NodeId) -> Option<&Node> {
+        self.nodes.get(id.0 as usize)
+    }
+
+    fn arg_ids(&self, a: Args) -> &[NodeId] {
+        self.args
+            .get(a.start as usize..(a.start + a.len) as usize)
+            .unwrap_or(&[])
+    }
+
+    /// Recognises the root shapes of [`Fast`].
+    fn fast_shape(&self) -> Fast {
+        match self.node(self.root) {
+            Some(Node::Attr(slot)) => Fast::Attr(*slot),
+            Some(Node::Call {
+                func: Func::Trim,
+                args,
+                ..
+            }) => match self.arg_ids(*args) {
+                [a] => match self.node(*a) {
+                    Some(Node::Attr(slot)) => Fast::Trim(*slot),
+                    _ => Fast::None,
+                },
+                _ => Fast::None,
+            },
+            Some(Node::Call {
+                func: Func::Iif,
+                args,
+                ..
+            }) => match self.arg_ids(*args) {
+                [cond, then, otherwise] => match (self.node(*cond), self.node(*then)) {
+                    (
+                        Some(Node::Call {
+                            func: Func::IsPresent,
+                            args: present_args,
+                            ..
+                        }),
+                        Some(Node::Attr(slot)),
+                    ) if matches!(
+                        self.arg_ids(*present_args),
+                        [a] if matches!(self.node(*a), Some(Node::Attr(s)) if s == slot)
+                    ) =>
+                    {
+                        Fast::PresentOr {
+                            slot: *slot,
+                            otherwise: *otherwise,
+                        }
+                    }
+                    _ => Fast::None,
+                },
+                _ => Fast::None,
+            },
+            Some(Node::Call {
+                func: Func::Join,
+                args,
+                ..
+            }) => {
+                let ids = self.arg_ids(*args);
+                let Some((first, rest)) = ids.split_first() else {
+                    return Fast::None;
+                };
+                let sep: Box<str> = match self.node(*first) {
+                    Some(Node::Const(Const::Null)) => Box::from(""),
+                    Some(Node::Const(Const::One(CItem::Value(v)))) => Box::from(v.to_string()),
+                    Some(Node::Const(Const::One(CItem::Date(d)))) => Box::from(d.render_us()),
+                    _ => return Fast::None,
+                };
+                let mut parts = Vec::with_capacity(rest.len());
+                for id in rest {
+                    match self.node(*id) {
+                        Some(Node::Attr(slot)) => parts.push(JoinPart::Attr(*slot)),
+                        Some(Node::Const(c)) => {
+                            parts.extend(const_texts(c).into_iter().map(JoinPart::Text))
+                        }
+                        _ => return Fast::None,
+                    }
+                }
+                Fast::Join {
+                    sep,
+                    parts: parts.into_boxed_slice(),
+                }
+            }
+            _ => Fast::None,
+        }
+    }
 }
 
 pub(crate) struct Compiler<'a> {
@@ -263,6 +419,8 @@ impl<'a> Compiler<'a> {
                 args: Vec::new(),
                 root: NodeId(0),
                 attrs: Vec::new(),
+                fast: Fast::None,
+                context_free: false,
             },
         }
     }
@@ -284,6 +442,11 @@ impl<'a> Compiler<'a> {
     pub(crate) fn finish(mut self, ast: &Ast) -> Result<Program, ExprError> {
         let root = self.lower(ast, 0)?;
         self.prog.root = root;
+        self.prog.fast = self.prog.fast_shape();
+        self.prog.context_free = self.prog.nodes.iter().all(|n| match n {
+            Node::Call { func, .. } => !func.reads_context(),
+            _ => true,
+        });
         Ok(self.prog)
     }
 

@@ -11,13 +11,14 @@ use base64::engine::general_purpose::STANDARD;
 use regex::Regex;
 
 use super::compile::{
-    Args, Aux, CItem, Const, Func, Node, NodeId, Program, ReplaceMode, compile_regex,
+    Args, Aux, CItem, Const, Fast, Func, JoinPart, Node, NodeId, Program, ReplaceMode,
+    compile_regex,
 };
 use super::datetime::{DateTime, Interval};
 use super::error::EvalError;
 use super::syntax::CmpOp;
 use super::text;
-use super::{EvalContext, ExprLimits};
+use super::{EvalContext, ExprLimits, Output};
 use crate::dn::Dn;
 use crate::object::{AttrLookup, Slot, Value};
 
@@ -153,12 +154,13 @@ struct Eval<'p, 'a, 'c, 'o, A: AttrLookup + ?Sized> {
     limits: &'p ExprLimits,
 }
 
-/// Evaluates the program's root.
+/// Evaluates node `start` (the root, or where [`fast`] hands over).
 pub(crate) fn run<'p, A: AttrLookup + ?Sized>(
     prog: &'p Program,
     limits: &'p ExprLimits,
     attrs: &'p A,
     ctx: &mut EvalContext<'_>,
+    start: NodeId,
 ) -> Result<Val<'p>, EvalError> {
     let mut ev = Eval {
         prog,
@@ -166,7 +168,131 @@ pub(crate) fn run<'p, A: AttrLookup + ?Sized>(
         ctx,
         limits,
     };
-    ev.node(prog.root)
+    ev.node(start)
+}
+
+/// What [`fast`] did.
+pub(crate) enum Shortcut {
+    /// The expression's output.
+    Done(Result<Output, EvalError>),
+    /// Evaluate from this node: the root, or the part of the shape that is
+    /// not fast.
+    Walk(NodeId),
+}
+
+/// Evaluates a [`Fast`] root shape straight into an [`Output`]: the same
+/// result as the node walk (the same values, the same errors), with at most
+/// one allocation per produced text. `Join` writes its text into `scratch`
+/// (a buffer the caller's context keeps between evaluations) and copies it
+/// once into the result's `Arc<str>`; a join of a single string value shares
+/// that value.
+pub(crate) fn fast<A: AttrLookup + ?Sized>(
+    prog: &Program,
+    limits: &ExprLimits,
+    attrs: &A,
+    scratch: &mut String,
+) -> Shortcut {
+    Shortcut::Done(match &prog.fast {
+        Fast::None => return Shortcut::Walk(prog.root),
+        Fast::Attr(slot) => Ok(values_output(attrs.values(*slot))),
+        Fast::PresentOr { slot, otherwise } => {
+            let v = attrs.values(*slot);
+            if v.iter().all(Value::is_empty) {
+                return Shortcut::Walk(*otherwise);
+            }
+            Ok(values_output(v))
+        }
+        Fast::Trim(slot) => fast_trim(attrs.values(*slot), limits.max_value_length),
+        Fast::Join { sep, parts } => fast_join(sep, parts, attrs, limits.max_value_length, scratch),
+    })
+}
+
+fn values_output(values: &[Value]) -> Output {
+    match values {
+        [] => Output::Null,
+        [one] => Output::One(one.clone()),
+        many => Output::Many(many.to_vec()),
+    }
+}
+
+/// `Trim([a])`: a value that is already trimmed passes through as it is.
+fn fast_trim(values: &[Value], max: usize) -> Result<Output, EvalError> {
+    let one = |v: &Value| -> Result<Value, EvalError> {
+        let owned;
+        let text: &str = match v {
+            Value::Str(s) => s,
+            other => {
+                owned = other.to_string();
+                &owned
+            }
+        };
+        let t = text.trim();
+        if t.len() == text.len() {
+            Ok(v.clone())
+        } else if t.len() > max {
+            Err(too_long(Func::Trim.name(), t.len(), max))
+        } else {
+            Ok(Value::str(t))
+        }
+    };
+    Ok(match values {
+        [] => Output::Null,
+        [v] => Output::One(one(v)?),
+        many => Output::Many(many.iter().map(one).collect::<Result<_, _>>()?),
+    })
+}
+
+fn fast_join<A: AttrLookup + ?Sized>(
+    sep: &str,
+    parts: &[JoinPart],
+    attrs: &A,
+    max: usize,
+    out: &mut String,
+) -> Result<Output, EvalError> {
+    out.clear();
+    let mut pieces = 0usize;
+    // the source of the only piece so far, when it is a string value
+    let mut only: Option<&Value> = None;
+    let mut push = |out: &mut String, t: &str| {
+        if pieces > 0 {
+            out.push_str(sep);
+        }
+        out.push_str(t);
+        pieces += 1;
+    };
+    for part in parts {
+        match part {
+            JoinPart::Attr(slot) => {
+                for v in attrs.values(*slot) {
+                    match v {
+                        Value::Str(t) if t.is_empty() => {}
+                        Value::Str(t) => {
+                            push(out, t);
+                            only = Some(v);
+                        }
+                        other => {
+                            let t = other.to_string();
+                            if !t.is_empty() {
+                                push(out, &t);
+                                only = None;
+                            }
+                        }
+                    }
+                }
+            }
+            JoinPart::Text(t) => {
+                push(out, t);
+                only = None;
+            }
+        }
+        if out.len() > max {
+            return Err(too_long(Func::Join.name(), out.len(), max));
+        }
+    }
+    Ok(Output::One(match (pieces, only) {
+        (1, Some(v)) => v.clone(),
+        _ => Value::str(out),
+    }))
 }
 
 struct NoAttrs;
@@ -238,6 +364,13 @@ impl<'p, 'c, 'o, A: AttrLookup + ?Sized> Eval<'p, 'p, 'c, 'o, A> {
             Node::Compare(op, l, r) => {
                 let lv = self.node(*l)?;
                 let rv = self.node(*r)?;
+                // two numbers compare without rendering either as text
+                if let (Some(a), Some(b)) = (number_of(&lv), number_of(&rv)) {
+                    return Ok(Val::One(Item::Bool(ordered(
+                        *op,
+                        a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal),
+                    ))));
+                }
                 let lt = single_text(&lv, op.as_str(), 1)?.unwrap_or(Cow::Borrowed(""));
                 let rt = single_text(&rv, op.as_str(), 2)?.unwrap_or(Cow::Borrowed(""));
                 Ok(Val::One(Item::Bool(compare(*op, &lt, &rt))))
@@ -1523,6 +1656,18 @@ fn truthy(v: &Val<'_>, func: &'static str, pos: usize) -> Result<bool, EvalError
     }
 }
 
+/// The number a single value's text parses as ([`parse_number`] of
+/// [`Item::text`]), without rendering integers: an `i64` converts to the
+/// same nearest `f64` its decimal text parses to.
+fn number_of(v: &Val<'_>) -> Option<f64> {
+    match v {
+        Val::One(Item::Int(i)) | Val::One(Item::Ref(Value::Int(i))) => Some(*i as f64),
+        Val::One(Item::Ref(Value::Str(s))) => parse_number(s),
+        Val::One(Item::Str(s)) => parse_number(s),
+        _ => None,
+    }
+}
+
 /// Numbers compare as numbers when both sides are numeric; anything else
 /// compares as ordinal, case-sensitive text.
 fn compare(op: CmpOp, l: &str, r: &str) -> bool {
@@ -1531,6 +1676,11 @@ fn compare(op: CmpOp, l: &str, r: &str) -> bool {
         (Some(a), Some(b)) => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
         _ => l.cmp(r),
     };
+    ordered(op, ord)
+}
+
+fn ordered(op: CmpOp, ord: std::cmp::Ordering) -> bool {
+    use std::cmp::Ordering;
     match op {
         CmpOp::Eq => ord == Ordering::Equal,
         CmpOp::Ne => ord != Ordering::Equal,

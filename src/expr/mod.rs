@@ -252,6 +252,9 @@ pub struct EvalContext<'o> {
     oracle: &'o dyn UniquenessOracle,
     rng: u64,
     redacted: bool,
+    /// Text built by one evaluation before it is copied into its value;
+    /// kept so that evaluations with one context allocate it once.
+    scratch: String,
 }
 
 impl fmt::Debug for EvalContext<'_> {
@@ -274,6 +277,7 @@ impl EvalContext<'static> {
             oracle: &NoConflicts,
             rng: 0,
             redacted: false,
+            scratch: String::new(),
         }
     }
 }
@@ -306,6 +310,7 @@ impl<'o> EvalContext<'o> {
             oracle,
             rng: self.rng,
             redacted: self.redacted,
+            scratch: self.scratch,
         }
     }
 
@@ -465,7 +470,11 @@ impl Expression {
         ctx: &mut EvalContext<'_>,
     ) -> Result<Output, EvalError> {
         ctx.redacted = false;
-        let val = eval::run(&self.prog, &self.limits, attrs, ctx)?;
+        let start = match eval::fast(&self.prog, &self.limits, attrs, &mut ctx.scratch) {
+            eval::Shortcut::Done(out) => return out,
+            eval::Shortcut::Walk(start) => start,
+        };
+        let val = eval::run(&self.prog, &self.limits, attrs, ctx, start)?;
         Ok(match val {
             eval::Val::Null => Output::Null,
             eval::Val::Ignore => Output::IgnoreFlow,
@@ -506,6 +515,37 @@ impl Expression {
         &self.ast
     }
 
+    /// Whether the result depends on the attribute values alone: no
+    /// function reads the clock, the generator, the default domain or the
+    /// uniqueness oracle (or marks the result redacted). Such an expression
+    /// gives the same output for every object whose values of
+    /// [`Expression::attributes`] are the same.
+    pub(crate) fn is_context_free(&self) -> bool {
+        self.prog.context_free
+    }
+
+    /// The attribute when the whole expression is `Trim([attribute])`.
+    pub(crate) fn trimmed_attribute(&self) -> Option<Slot> {
+        match self.prog.fast {
+            compile::Fast::Trim(slot) => Some(slot),
+            _ => None,
+        }
+    }
+
+    /// Whether the expression calls `SelectUniqueValue` (which passes
+    /// [`EvalContext::target_attribute`] to the oracle).
+    pub(crate) fn selects_unique_value(&self) -> bool {
+        self.prog.nodes.iter().any(|n| {
+            matches!(
+                n,
+                compile::Node::Call {
+                    func: compile::Func::SelectUniqueValue,
+                    ..
+                }
+            )
+        })
+    }
+
     /// Whether the whole expression is a constant (folded at compile time).
     pub fn is_constant(&self) -> bool {
         matches!(
@@ -532,4 +572,150 @@ impl AttrLookup for ByName<'_> {
 /// The documented names of every function the language provides.
 pub fn function_names() -> impl Iterator<Item = &'static str> {
     compile::FUNCS.iter().map(|f| f.1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::Row;
+    use proptest::prelude::*;
+
+    /// The node walk from the root, bypassing the fast shapes.
+    fn walk<A: AttrLookup>(e: &Expression, attrs: &A) -> Result<Output, EvalError> {
+        let mut ctx = EvalContext::new(Timestamp::EPOCH);
+        let val = eval::run(&e.prog, &e.limits, attrs, &mut ctx, e.prog.root)?;
+        Ok(match val {
+            eval::Val::Null => Output::Null,
+            eval::Val::Ignore => Output::IgnoreFlow,
+            eval::Val::One(i) => Output::One(i.into_value()),
+            eval::Val::Many(items) => {
+                Output::Many(items.into_iter().map(eval::Item::into_value).collect())
+            }
+        })
+    }
+
+    const SHAPES: &[&str] = &[
+        "[a]",
+        "Trim([a])",
+        "Join(\" \", [a], [b])",
+        "Join(\"\", [a])",
+        "Join(\",\", [a], \"k\", , [b], 7, true)",
+        "Join(true, [a], [b])",
+        "IIF(IsPresent([a]), [a], [b])",
+        "IIF(IsPresent([a]), [a], Join(\"@\", [b], \"x\"))",
+        "IIF(IsPresent([a]), [a], Error(\"no a\"))",
+        "IIF(IsPresent([a]), [a], [a] & [b] & [b])",
+        "[a] = [b]",
+        "[a] < [b]",
+        "BitAnd([a], 2) = \"0\"",
+        "Len([a]) >= 3",
+    ];
+
+    fn value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "", " ", "a", " a ", "x y", "10", " 3", "-2.5", "Ab", " abc ", " hello ",
+            ])
+            .prop_map(Value::str),
+            (-5i64..20).prop_map(Value::Int),
+            any::<bool>().prop_map(Value::Bool),
+            prop::collection::vec(any::<u8>(), 0..3).prop_map(|b| Value::bytes(&b)),
+        ]
+    }
+
+    proptest! {
+        /// Every fast shape gives what the node walk gives (values and
+        /// errors), also when a result passes the length limit.
+        #[test]
+        fn fast_shapes_match_the_node_walk(
+            a in prop::collection::vec(value(), 0..3),
+            b in prop::collection::vec(value(), 0..3),
+            max in prop::sample::select(vec![2usize, 4, 1 << 20]),
+        ) {
+            let limits = ExprLimits { max_value_length: max, ..ExprLimits::default() };
+            let opts = CompileOptions::new().with_limits(limits);
+            for src in SHAPES {
+                let mut table = AttrTable::new();
+                let e = Expression::compile(src, &opts, &mut table).unwrap();
+                let mut row = Row::default();
+                for (name, vals) in [("a", &a), ("b", &b)] {
+                    if let Some(slot) = table.get(name) {
+                        row.set(slot, vals.iter().cloned().collect());
+                    }
+                }
+                let mut ctx = EvalContext::new(Timestamp::EPOCH);
+                let fast = e.evaluate(&row, &mut ctx);
+                prop_assert_eq!(&fast, &walk(&e, &row), "{} with a={:?} b={:?}", src, a, b);
+                // the scratch buffer carries nothing from one evaluation to the next
+                prop_assert_eq!(fast, e.evaluate(&row, &mut ctx));
+            }
+        }
+    }
+
+    #[test]
+    fn the_shapes_are_recognised() {
+        let shape = |src: &str| Expression::parse(src).unwrap().prog.fast;
+        assert!(matches!(shape("[a]"), compile::Fast::Attr(_)));
+        assert!(matches!(shape("Trim([a])"), compile::Fast::Trim(_)));
+        assert!(matches!(
+            shape("Join(\" \", [a], \"b\")"),
+            compile::Fast::Join { .. }
+        ));
+        assert!(matches!(
+            shape("IIF(IsPresent([a]), [a], [b])"),
+            compile::Fast::PresentOr { .. }
+        ));
+        assert!(matches!(
+            shape("IIF(IsPresent([a]), [b], [a])"),
+            compile::Fast::None
+        ));
+        assert!(matches!(shape("Join([s], [a])"), compile::Fast::None));
+        assert!(matches!(shape("Trim(Trim([a]))"), compile::Fast::None));
+    }
+
+    #[test]
+    fn a_join_of_one_string_shares_it() {
+        let mut table = AttrTable::new();
+        let e =
+            Expression::compile("Join(\"@\", [a], )", &CompileOptions::new(), &mut table).unwrap();
+        let v = Value::str("ann");
+        let mut row = Row::default();
+        row.set(table.get("a").unwrap(), [v.clone()].into_iter().collect());
+        let out = e
+            .evaluate(&row, &mut EvalContext::new(Timestamp::EPOCH))
+            .unwrap();
+        let (Output::One(Value::Str(got)), Value::Str(src)) = (&out, &v) else {
+            panic!("{out:?}");
+        };
+        assert!(Arc::ptr_eq(got, src));
+    }
+
+    #[test]
+    fn context_reads_are_known() {
+        for (src, free) in [
+            ("Trim([a])", true),
+            ("Error(\"x\")", true),
+            ("IIF(IsPresent([a]), Now(), [b])", false),
+            ("Guid()", false),
+            ("Join(\"@\", [a], DefaultDomain())", false),
+            ("SelectUniqueValue([a], [b])", false),
+            ("Redact([a])", false),
+        ] {
+            assert_eq!(
+                Expression::parse(src).unwrap().is_context_free(),
+                free,
+                "{src}"
+            );
+        }
+        assert!(
+            Expression::parse("SelectUniqueValue([a], [b])")
+                .unwrap()
+                .selects_unique_value()
+        );
+        assert!(
+            !Expression::parse("Trim([a])")
+                .unwrap()
+                .selects_unique_value()
+        );
+    }
 }

@@ -22,7 +22,13 @@
 //!
 //! A mapping set is validated as a whole and compiled once per configuration
 //! against the configuration's [`AttrTable`]: evaluation reads source values
-//! by slot and never looks a name up. This module never does I/O.
+//! by slot and never looks a name up. Compiling also computes, for every
+//! mapping whose result depends on attribute values alone, its flow when
+//! all its source attributes are absent (most of the 136 default user
+//! mappings read attributes a given user lacks), so evaluation only checks
+//! presence for those; direct values and already-trimmed values pass on
+//! shared. These shortcuts never change a flow or a failure (a proptest
+//! holds them to the full evaluation). This module never does I/O.
 
 mod defaults;
 
@@ -425,6 +431,103 @@ struct CompiledMapping {
     source: Compiled,
     apply: ApplyWhen,
     default: Option<Values>,
+    /// How the evaluation loop may shortcut this mapping.
+    quick: Quick,
+    /// The flow when every source attribute is absent, computed once at
+    /// compile time, for sources whose result depends on the attribute
+    /// values alone (direct, constant, context-free expressions). Most of
+    /// the default user mappings read attributes a given user lacks.
+    absent: Option<Result<Flow, MappingFailure>>,
+    /// The attributes the source reads (empty for a constant).
+    slots: Box<[Slot]>,
+    /// Whether the expression passes the target attribute's name to the
+    /// uniqueness oracle (`SelectUniqueValue`).
+    names_target: bool,
+}
+
+/// How a mapping is evaluated; every shortcut gives the flow
+/// [`CompiledMapping::flow`] gives.
+#[derive(Debug, Clone, Copy)]
+enum Quick {
+    /// Reads nothing that varies: always the absent flow.
+    Fixed,
+    /// A direct mapping: the absent flow, or the values converted.
+    Direct(Slot),
+    /// `Trim([a])`: the absent flow, or a single value that is already
+    /// trimmed and fits as it is, or the full evaluation.
+    Trim(Slot),
+    /// Reads one attribute: the absent flow, or the full evaluation.
+    One(Slot),
+    /// Reads several attributes: the absent flow when all are absent, or
+    /// the full evaluation.
+    Many,
+    /// Reads the context: always the full evaluation.
+    Eval,
+}
+
+/// An object with no values at all.
+struct NoValues;
+
+impl AttrLookup for NoValues {
+    fn values(&self, _: Slot) -> &[Value] {
+        &[]
+    }
+}
+
+impl CompiledMapping {
+    fn fail(&self, message: String, format: bool) -> MappingFailure {
+        MappingFailure {
+            target: self.target.name.as_str().to_owned(),
+            message,
+            format,
+        }
+    }
+
+    /// The flow for one object, leaving the apply-on-create rule to the
+    /// caller.
+    fn flow<A: AttrLookup>(
+        &self,
+        row: &A,
+        ctx: &mut EvalContext<'_>,
+    ) -> Result<Flow, MappingFailure> {
+        let raw: Option<Values> = match &self.source {
+            Compiled::Slot(slot) => {
+                let v = row.values(*slot);
+                // An empty string flows as no value (the product's rule).
+                if v.is_empty() || (v.len() == 1 && v[0].is_empty()) {
+                    None
+                } else {
+                    return convert_slice(&self.target, v)
+                        .map(Flow::Set)
+                        .map_err(|e| self.fail(e, true));
+                }
+            }
+            Compiled::Const(v) => Some(v.clone()),
+            Compiled::Expr(e) => {
+                if self.names_target {
+                    ctx.target_attribute = Some(self.target.name.clone());
+                }
+                match e
+                    .evaluate(row, ctx)
+                    .map_err(|e| self.fail(e.to_string(), false))?
+                {
+                    Output::Null => None,
+                    Output::One(v) => Some(std::iter::once(v).collect()),
+                    Output::Many(vs) => (!vs.is_empty()).then(|| vs.into_iter().collect()),
+                    Output::IgnoreFlow => return Ok(Flow::Ignore),
+                }
+            }
+        };
+        // An empty string flows as no value (the product's rule).
+        let raw = raw.filter(|v| !(v.len() == 1 && v[0].is_empty()));
+        Ok(match raw.or_else(|| self.default.clone()) {
+            None => Flow::Unset,
+            Some(v) => match &self.source {
+                Compiled::Const(_) => Flow::Set(v),
+                _ => Flow::Set(convert(&self.target, v).map_err(|e| self.fail(e, true))?),
+            },
+        })
+    }
 }
 
 /// A kind's mappings, validated and compiled against an [`AttrTable`].
@@ -578,13 +681,40 @@ impl CompiledMappings {
                     )
                 }
             };
-            mappings.push(CompiledMapping {
+            let (slots, context_free, names_target): (Box<[Slot]>, bool, bool) = match &source {
+                Compiled::Slot(s) => (Box::from([*s]), true, false),
+                Compiled::Const(_) => (Box::from([]), true, false),
+                Compiled::Expr(e) => (
+                    e.attributes().map(|(s, _)| s).collect(),
+                    e.is_context_free(),
+                    e.selects_unique_value(),
+                ),
+            };
+            let quick = match (&source, &*slots) {
+                _ if !context_free => Quick::Eval,
+                (Compiled::Slot(s), _) => Quick::Direct(*s),
+                (Compiled::Expr(e), [s]) if e.trimmed_attribute() == Some(*s) => Quick::Trim(*s),
+                (_, []) => Quick::Fixed,
+                (_, [s]) => Quick::One(*s),
+                _ => Quick::Many,
+            };
+            let mut mapping = CompiledMapping {
                 target,
                 path: p,
                 source,
                 apply: m.apply,
                 default,
-            });
+                quick,
+                absent: None,
+                slots,
+                names_target,
+            };
+            if context_free {
+                // The context is never read, so a blank one gives the same flow.
+                let mut ctx = EvalContext::new(crate::time::Timestamp::EPOCH);
+                mapping.absent = Some(mapping.flow(&NoValues, &mut ctx));
+            }
+            mappings.push(mapping);
         }
         Ok(CompiledMappings { kind, mappings })
     }
@@ -638,46 +768,15 @@ impl CompiledMappings {
         out: &mut Vec<Flow>,
     ) -> Result<(), MappingFailure> {
         out.clear();
+        out.reserve(self.mappings.len());
+        let presence = Presence::of(row);
         for m in &self.mappings {
-            if m.apply == ApplyWhen::OnCreate && !creating {
-                out.push(Flow::Ignore);
-                continue;
-            }
-            let fail = |message: String, format: bool| MappingFailure {
-                target: m.target.name.as_str().to_owned(),
-                message,
-                format,
-            };
-            let raw: Option<Values> = match &m.source {
-                Compiled::Slot(slot) => {
-                    let v = row.values(*slot);
-                    (!v.is_empty()).then(|| v.iter().cloned().collect())
-                }
-                Compiled::Const(v) => Some(v.clone()),
-                Compiled::Expr(e) => {
-                    ctx.target_attribute = Some(m.target.name.clone());
-                    match e
-                        .evaluate(row, ctx)
-                        .map_err(|e| fail(e.to_string(), false))?
-                    {
-                        Output::Null => None,
-                        Output::One(v) => Some(std::iter::once(v).collect()),
-                        Output::Many(vs) => (!vs.is_empty()).then(|| vs.into_iter().collect()),
-                        Output::IgnoreFlow => {
-                            out.push(Flow::Ignore);
-                            continue;
-                        }
-                    }
-                }
-            };
-            // An empty string flows as no value (the product's rule).
-            let raw = raw.filter(|v| !(v.len() == 1 && v[0].is_empty()));
-            let flow = match raw.or_else(|| m.default.clone()) {
-                None => Flow::Unset,
-                Some(v) => match &m.source {
-                    Compiled::Const(_) => Flow::Set(v),
-                    _ => Flow::Set(convert(&m.target, v).map_err(|e| fail(e, true))?),
-                },
+            let flow = match m.step(row, &presence, creating) {
+                Step::Ignore => Flow::Ignore,
+                Step::Known(Ok(flow)) => flow.clone(),
+                Step::Known(Err(e)) => return Err(e.clone()),
+                Step::Present(v) => m.present_flow(v, row, ctx)?,
+                Step::Full => m.flow(row, ctx)?,
             };
             out.push(flow);
         }
@@ -685,8 +784,177 @@ impl CompiledMappings {
     }
 }
 
+/// What one mapping needs for one object, decided without evaluating it.
+enum Step<'m, 'r> {
+    /// An apply-on-create mapping of an object that is not created.
+    Ignore,
+    /// Every source attribute is absent: the flow computed at compile time.
+    Known(&'m Result<Flow, MappingFailure>),
+    /// The values of the mapping's one source attribute (not empty).
+    Present(&'r [Value]),
+    /// Evaluate in full.
+    Full,
+}
+
+/// Which slots of one object hold values, learnt in one pass over the
+/// object when its lookup can list them (a mapping set reads about 130
+/// attributes of which a user has about 20), else by one search per slot.
+/// Slots past the bitmap (configurations with over 256 attributes) are
+/// searched.
+struct Presence {
+    listed: bool,
+    bits: [u64; 4],
+}
+
+impl Presence {
+    fn of<A: AttrLookup>(row: &A) -> Presence {
+        let mut bits = [0u64; 4];
+        let listed = row.for_each_present(&mut |slot| {
+            if let Some(w) = bits.get_mut(usize::from(slot.0) / 64) {
+                *w |= 1 << (slot.0 % 64);
+            }
+        });
+        Presence { listed, bits }
+    }
+
+    #[inline]
+    fn absent<A: AttrLookup>(&self, row: &A, slot: Slot) -> bool {
+        match self.bits.get(usize::from(slot.0) / 64) {
+            Some(w) if self.listed => w & (1 << (slot.0 % 64)) == 0,
+            _ => row.values(slot).is_empty(),
+        }
+    }
+}
+
+impl CompiledMapping {
+    #[inline]
+    fn step<'m, 'r, A: AttrLookup>(
+        &'m self,
+        row: &'r A,
+        presence: &Presence,
+        creating: bool,
+    ) -> Step<'m, 'r> {
+        if self.apply == ApplyWhen::OnCreate && !creating {
+            return Step::Ignore;
+        }
+        let Some(absent) = &self.absent else {
+            return Step::Full;
+        };
+        match self.quick {
+            Quick::Fixed => Step::Known(absent),
+            Quick::Direct(slot) | Quick::Trim(slot) | Quick::One(slot) => {
+                if presence.absent(row, slot) {
+                    return Step::Known(absent);
+                }
+                match row.values(slot) {
+                    [] => Step::Known(absent),
+                    v => Step::Present(v),
+                }
+            }
+            Quick::Many if self.slots.iter().all(|s| presence.absent(row, *s)) => {
+                Step::Known(absent)
+            }
+            Quick::Many | Quick::Eval => Step::Full,
+        }
+    }
+
+    /// The flow of a one-attribute mapping whose attribute has `values`.
+    fn present_flow<A: AttrLookup>(
+        &self,
+        values: &[Value],
+        row: &A,
+        ctx: &mut EvalContext<'_>,
+    ) -> Result<Flow, MappingFailure> {
+        match (self.quick, values) {
+            (Quick::Direct(_), [v]) if v.is_empty() => match &self.absent {
+                Some(known) => known.clone(),
+                None => self.flow(row, ctx),
+            },
+            (Quick::Direct(_), v) => convert_slice(&self.target, v)
+                .map(Flow::Set)
+                .map_err(|e| self.fail(e, true)),
+            (Quick::Trim(_), [v @ Value::Str(s)])
+                if !s.is_empty() && s.trim().len() == s.len() && fits(&self.target, v) =>
+            {
+                Ok(Flow::Set(Values::from_buf([v.clone()])))
+            }
+            _ => self.flow(row, ctx),
+        }
+    }
+
+    /// [`CompiledMapping::flow`] with the apply-on-create rule, through the
+    /// shortcuts [`CompiledMappings::evaluate`] takes.
+    #[cfg(test)]
+    fn quick_flow<A: AttrLookup>(
+        &self,
+        row: &A,
+        ctx: &mut EvalContext<'_>,
+        creating: bool,
+    ) -> Result<Flow, MappingFailure> {
+        match self.step(row, &Presence::of(row), creating) {
+            Step::Ignore => Ok(Flow::Ignore),
+            Step::Known(known) => known.clone(),
+            Step::Present(v) => self.present_flow(v, row, ctx),
+            Step::Full => self.flow(row, ctx),
+        }
+    }
+}
+
+/// Whether a value already has the target attribute's type and fits its
+/// length, so that it flows as it is.
+fn fits(target: &TargetAttr, v: &Value) -> bool {
+    match (target.ty, v) {
+        (TargetType::String | TargetType::DateTime, Value::Str(s)) => {
+            // a string has at most as many characters as bytes
+            target
+                .max_len
+                .is_none_or(|max| s.len() <= max || s.chars().count() <= max)
+        }
+        (TargetType::Boolean, Value::Bool(_))
+        | (TargetType::Integer, Value::Int(_))
+        | (TargetType::Binary, Value::Bytes(_))
+        | (TargetType::Reference, Value::Dn(_)) => true,
+        _ => false,
+    }
+}
+
+/// [`convert`] of borrowed values: values that fit are shared, not
+/// rebuilt.
+fn convert_slice(target: &TargetAttr, values: &[Value]) -> Result<Values, String> {
+    if (target.multi_valued || values.len() <= 1) && values.iter().all(|v| fits(target, v)) {
+        return Ok(values.iter().cloned().collect());
+    }
+    convert(target, values.iter().cloned().collect())
+}
+
+/// A value as text (its `Display` form) in one allocation: binary values
+/// (`objectGUID`, `objectSid`, mapped into string attributes for every
+/// object) and integers are rendered on the stack first.
+fn text_value(v: &Value) -> Value {
+    use base64::Engine as _;
+    use std::io::Write as _;
+    let mut buf = [0u8; 64];
+    let len = match v {
+        Value::Bytes(b) => base64::engine::general_purpose::STANDARD
+            .encode_slice(b, &mut buf)
+            .ok(),
+        Value::Int(i) => {
+            let mut rest = &mut buf[..];
+            write!(rest, "{i}").ok().map(|()| 64 - rest.len())
+        }
+        _ => None,
+    };
+    match len.and_then(|n| std::str::from_utf8(buf.get(..n)?).ok()) {
+        Some(text) => Value::str(text),
+        None => Value::from(v.to_string()),
+    }
+}
+
 /// Converts values to a target attribute's type.
 fn convert(target: &TargetAttr, values: Values) -> Result<Values, String> {
+    if (target.multi_valued || values.len() <= 1) && values.iter().all(|v| fits(target, v)) {
+        return Ok(values);
+    }
     if !target.multi_valued && values.len() > 1 {
         return Err(format!(
             "{} values for single-valued {}",
@@ -700,7 +968,7 @@ fn convert(target: &TargetAttr, values: Values) -> Result<Values, String> {
             (TargetType::String | TargetType::DateTime, v @ Value::Str(_)) => v,
             (TargetType::String | TargetType::DateTime, v) => match v {
                 Value::Secret(_) => return Err("a secret cannot flow into an attribute".into()),
-                other => Value::from(other.to_string()),
+                other => text_value(&other),
             },
             (TargetType::Boolean, v @ Value::Bool(_)) => v,
             (TargetType::Boolean, Value::Str(s)) if s.eq_ignore_ascii_case("true") => {

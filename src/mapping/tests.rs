@@ -326,3 +326,148 @@ fn group_defaults_compute_security_and_mail_flags() {
         &Flow::Set([Value::Bool(false)].into_iter().collect())
     );
 }
+
+mod shortcuts {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn text_values_are_the_display_form(
+            b in prop::collection::vec(any::<u8>(), 0..80),
+            i in any::<i64>(),
+        ) {
+            for v in [Value::bytes(&b), Value::Int(i), Value::Int(i64::MIN), Value::Bool(i > 0)] {
+                prop_assert_eq!(text_value(&v), Value::from(v.to_string()));
+            }
+        }
+    }
+
+    /// A lookup that cannot list its slots.
+    struct Unlisted<'a>(&'a Row);
+
+    impl AttrLookup for Unlisted<'_> {
+        fn values(&self, slot: crate::object::Slot) -> &[Value] {
+            self.0.values(slot)
+        }
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "",
+                " ",
+                "ann",
+                " ann ",
+                "True",
+                "false",
+                "5",
+                " 7 ",
+                "CN=x,DC=y",
+                "a b",
+            ])
+            .prop_map(Value::str),
+            (-3i64..600).prop_map(Value::Int),
+            any::<bool>().prop_map(Value::Bool),
+            prop::collection::vec(any::<u8>(), 0..17).prop_map(|b| Value::bytes(&b)),
+        ]
+    }
+
+    fn config() -> MappingConfig {
+        MappingConfig {
+            custom: vec![
+                AttributeMapping::expression("DisplayName", r#"Join(" ", [givenName], [sn])"#),
+                AttributeMapping {
+                    default_value: Some("Unknown".into()),
+                    ..AttributeMapping::direct("Department", "department")
+                },
+                AttributeMapping {
+                    default_value: Some("Nowhere".into()),
+                    ..AttributeMapping::expression("City", "Trim([l])")
+                },
+                AttributeMapping {
+                    apply: ApplyWhen::OnCreate,
+                    ..AttributeMapping::constant("UsageLocation", "US")
+                },
+                AttributeMapping::expression(
+                    "ExtensionAttribute1",
+                    r#"Join("@", [sAMAccountName], DefaultDomain())"#,
+                ),
+                AttributeMapping::expression(
+                    "ExtensionAttribute2",
+                    r#"IIF(IsPresent([sn]), "x", Guid())"#,
+                ),
+            ],
+            ..MappingConfig::default()
+        }
+    }
+
+    proptest! {
+        /// Shortcuts (the all-absent flow computed at compile time, direct
+        /// values shared, already-trimmed values passed on) never change a
+        /// mapping's flow or failure.
+        #[test]
+        fn shortcuts_give_the_full_evaluation(
+            present in prop::collection::vec((0usize..200, prop::collection::vec(value(), 1..3)), 0..30),
+            creating in any::<bool>(),
+            domain in any::<bool>(),
+        ) {
+            for (kind, cfg) in [
+                (ObjectKind::User, config()),
+                (ObjectKind::User, MappingConfig::default()),
+                (ObjectKind::Group, MappingConfig::default()),
+                (ObjectKind::Contact, MappingConfig::default()),
+            ] {
+                let (m, table) = compile(kind, &cfg);
+                let mut row = Row::default();
+                for (i, vals) in &present {
+                    let slot = crate::object::Slot((i % table.len()) as u16);
+                    row.set(slot, vals.iter().cloned().collect());
+                }
+                let new_ctx = || {
+                    let c = EvalContext::new(Timestamp::from_secs(1_700_000_000)).with_seed(9);
+                    if domain { c.with_default_domain("contoso.com") } else { c }
+                };
+                for c in &m.mappings {
+                    let full = if c.apply == ApplyWhen::OnCreate && !creating {
+                        Ok(Flow::Ignore)
+                    } else {
+                        c.flow(&row, &mut new_ctx())
+                    };
+                    prop_assert_eq!(&c.quick_flow(&row, &mut new_ctx(), creating), &full, "{}", c.path);
+                    prop_assert_eq!(&c.quick_flow(&Unlisted(&row), &mut new_ctx(), creating), &full, "{}", c.path);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn attributes_past_the_presence_bitmap_are_searched() {
+    let mut table = AttrTable::new();
+    for i in 0..300 {
+        table.intern(&format!("filler{i}")).unwrap();
+    }
+    let cfg = MappingConfig {
+        use_defaults: false,
+        custom: vec![
+            AttributeMapping::direct("Department", "department"),
+            AttributeMapping::expression("City", "Trim([l])"),
+            AttributeMapping::expression("Title", r#"Join(" ", [title], [filler3])"#),
+        ],
+        ..MappingConfig::default()
+    };
+    let m = CompiledMappings::compile(ObjectKind::User, &cfg, &macros(), &mut table, "m").unwrap();
+    assert!(table.get("department").unwrap().0 >= 300);
+    let attrs = Attributes::new()
+        .with("department", [s("Sales")])
+        .with("l", [s(" Oslo ")])
+        .with("title", [s("Boss")]);
+    let flows = eval(&m, &table, &attrs, true).unwrap();
+    assert_eq!(flows[0], Flow::Set([s("Sales")].into_iter().collect()));
+    assert_eq!(flows[1], Flow::Set([s("Oslo")].into_iter().collect()));
+    assert_eq!(flows[2], Flow::Set([s("Boss")].into_iter().collect()));
+    let flows = eval(&m, &table, &Attributes::new(), true).unwrap();
+    // a join of nothing is "", and an empty string flows as no value
+    assert_eq!(flows, vec![Flow::Unset, Flow::Unset, Flow::Unset]);
+}

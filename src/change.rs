@@ -891,7 +891,11 @@ fn path_prefix(path: &str) -> String {
 impl ChangeBatch {
     /// Decodes a batch from its JSON form (see the module docs).
     pub fn from_json(bytes: &[u8]) -> Result<ChangeBatch, ChangeError> {
-        match decode_fast::<ChangeBatch>(bytes) {
+        // Growing the record list by doubling copies it over and over; a
+        // record takes well over 128 bytes of JSON, so room for one per 128
+        // bytes is enough and what is left over is given back at the end.
+        let seed = BatchVisitor((bytes.len() / 128).min(1 << 20));
+        match decode_fast_seed(bytes, seed) {
             Ok(batch) => Ok(batch),
             Err(fast) => Err(diagnose_batch(bytes, fast)),
         }
@@ -941,9 +945,28 @@ impl BatchHeader {
 /// does not validate every string it hands out on its own; anything else
 /// takes the byte parser, which reports the bad sequence where it is.
 fn decode_fast<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, serde_json::Error> {
+    decode_fast_seed(bytes, std::marker::PhantomData::<T>)
+}
+
+/// [`decode_fast`] with a seed; the same steps as `serde_json::from_str`
+/// and `from_slice` (the value, then nothing but whitespace after it).
+fn decode_fast_seed<'de, S: DeserializeSeed<'de>>(
+    bytes: &'de [u8],
+    seed: S,
+) -> Result<S::Value, serde_json::Error> {
     match std::str::from_utf8(bytes) {
-        Ok(text) => serde_json::from_str(text),
-        Err(_) => serde_json::from_slice(bytes),
+        Ok(text) => {
+            let mut de = serde_json::Deserializer::from_str(text);
+            let value = seed.deserialize(&mut de)?;
+            de.end()?;
+            Ok(value)
+        }
+        Err(_) => {
+            let mut de = serde_json::Deserializer::from_slice(bytes);
+            let value = seed.deserialize(&mut de)?;
+            de.end()?;
+            Ok(value)
+        }
     }
 }
 
@@ -1631,8 +1654,10 @@ impl RecordFields<'_> {
     }
 }
 
-/// The records array, each record's errors prefixed with its index.
-struct RecordsSeed;
+/// The records array, each record's errors prefixed with its index. The
+/// list starts with room for `.0` records (a guess from the input's size)
+/// and gives back what it did not use.
+struct RecordsSeed(usize);
 
 impl<'de> DeserializeSeed<'de> for RecordsSeed {
     type Value = Vec<Change>;
@@ -1647,13 +1672,18 @@ impl<'de> Visitor<'de> for RecordsSeed {
         f.write_str("a list of change records")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Change>, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        let mut out = Vec::with_capacity(seq.size_hint().map_or(self.0, |n| n.min(4096)));
         let mut scratch = Scratch::default();
         loop {
             let i = out.len();
             match seq.next_element_seed(RecordVisitor(&mut scratch)) {
                 Ok(Some(c)) => out.push(c),
-                Ok(None) => return Ok(out),
+                Ok(None) => {
+                    if out.capacity() > out.len() + out.len() / 4 {
+                        out.shrink_to_fit();
+                    }
+                    return Ok(out);
+                }
                 Err(e) => return Err(wrap(format_args!("[{i}]"), e)),
             }
         }
@@ -1662,11 +1692,19 @@ impl<'de> Visitor<'de> for RecordsSeed {
 
 impl<'de> Deserialize<'de> for ChangeBatch {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<ChangeBatch, D::Error> {
-        d.deserialize_map(BatchVisitor)
+        d.deserialize_map(BatchVisitor(0))
     }
 }
 
-struct BatchVisitor;
+/// A batch; `.0` is how many records to make room for up front.
+struct BatchVisitor(usize);
+
+impl<'de> DeserializeSeed<'de> for BatchVisitor {
+    type Value = ChangeBatch;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ChangeBatch, D::Error> {
+        d.deserialize_map(self)
+    }
+}
 
 impl<'de> Visitor<'de> for BatchVisitor {
     type Value = ChangeBatch;
@@ -1705,7 +1743,7 @@ impl<'de> Visitor<'de> for BatchVisitor {
                 "watermark" => field(&mut map, &mut watermark, "watermark", |m| m.next_value())?,
                 "kind" => field(&mut map, &mut kind, "kind", |m| m.next_value())?,
                 "records" => field(&mut map, &mut records, "records", |m| {
-                    m.next_value_seed(RecordsSeed)
+                    m.next_value_seed(RecordsSeed(self.0))
                 })?,
                 other => {
                     map.next_value::<IgnoredAny>()?;

@@ -6,8 +6,14 @@
 //! `ChangeBatch`. Its floor, `change/decode_10k_ignored_any`, parses the same
 //! bytes with `serde_json` into `IgnoredAny` and keeps nothing: the cost of
 //! reading the JSON at all. The ratio of the two is the decoder's overhead.
+//!
+//! Before timing, the bench counts the heap allocations of one decode (a
+//! counting global allocator, switched on only for that one untimed decode)
+//! and prints them per record.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use idsync::anchor::Guid;
@@ -16,6 +22,58 @@ use idsync::change::{
 };
 use idsync::dn::Dn;
 use idsync::object::{AttrName, Attributes, Value, Values};
+
+/// The system allocator, counting allocations while `COUNTING` is on. Off,
+/// it costs one relaxed load per allocation.
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every call is forwarded unchanged to `System`, which upholds the
+// `GlobalAlloc` contract; the counter has no effect on the memory returned.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: the caller's contract for `alloc` is passed on as is.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: the caller's contract for `alloc_zeroed` is passed on as is.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: the caller's contract for `realloc` is passed on as is.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Heap allocations (reallocations included) made by `f`.
+fn allocations<T>(f: impl FnOnce() -> T) -> (T, u64) {
+    ALLOCATIONS.store(0, Ordering::Relaxed);
+    COUNTING.store(true, Ordering::Relaxed);
+    let out = f();
+    COUNTING.store(false, Ordering::Relaxed);
+    (out, ALLOCATIONS.load(Ordering::Relaxed))
+}
 
 /// xorshift64*: a small seeded generator, so the input is the same on
 /// every run without a dependency.
@@ -236,12 +294,14 @@ fn generate(seed: u64, count: u64) -> Vec<u8> {
 
 fn decode(c: &mut Criterion) {
     let json = generate(0x1d5_c0de, 10_000);
-    let batch = ChangeBatch::from_json(&json).expect("the generated batch decodes");
+    let (batch, allocs) =
+        allocations(|| ChangeBatch::from_json(&json).expect("the generated batch decodes"));
     assert_eq!(batch.records.len(), 10_000);
     println!(
-        "change/decode_10k input: {} records, {} bytes of JSON",
+        "change/decode_10k input: {} records, {} bytes of JSON; one decode allocates {allocs} times ({:.2} per record)",
         batch.records.len(),
-        json.len()
+        json.len(),
+        allocs as f64 / batch.records.len() as f64
     );
     let mut group = c.benchmark_group("change");
     group.throughput(Throughput::Elements(10_000));

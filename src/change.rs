@@ -112,6 +112,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::ser::{self, SerializeMap, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use smallvec::SmallVec;
 
 use crate::anchor::Guid;
 use crate::dn::Dn;
@@ -521,7 +522,7 @@ impl Change {
 
     /// Decodes one record from its JSON form.
     pub fn from_json(bytes: &[u8]) -> Result<Change, ChangeError> {
-        match serde_json::from_slice::<Change>(bytes) {
+        match decode_fast::<Change>(bytes) {
             Ok(c) => Ok(c),
             Err(fast) => Err(diagnose_record(bytes, fast)),
         }
@@ -890,7 +891,11 @@ fn path_prefix(path: &str) -> String {
 impl ChangeBatch {
     /// Decodes a batch from its JSON form (see the module docs).
     pub fn from_json(bytes: &[u8]) -> Result<ChangeBatch, ChangeError> {
-        match serde_json::from_slice::<ChangeBatch>(bytes) {
+        // Growing the record list by doubling copies it over and over; a
+        // record takes well over 128 bytes of JSON, so room for one per 128
+        // bytes is enough and what is left over is given back at the end.
+        let seed = BatchVisitor((bytes.len() / 128).min(1 << 20));
+        match decode_fast_seed(bytes, seed) {
             Ok(batch) => Ok(batch),
             Err(fast) => Err(diagnose_batch(bytes, fast)),
         }
@@ -932,6 +937,36 @@ impl BatchHeader {
         }
         out.extend_from_slice(b"]}");
         Ok(out)
+    }
+}
+
+/// The one-pass decode. Input that is valid UTF-8 as a whole (all of it,
+/// in practice) is checked once up front and parsed as text, so serde_json
+/// does not validate every string it hands out on its own; anything else
+/// takes the byte parser, which reports the bad sequence where it is.
+fn decode_fast<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, serde_json::Error> {
+    decode_fast_seed(bytes, std::marker::PhantomData::<T>)
+}
+
+/// [`decode_fast`] with a seed; the same steps as `serde_json::from_str`
+/// and `from_slice` (the value, then nothing but whitespace after it).
+fn decode_fast_seed<'de, S: DeserializeSeed<'de>>(
+    bytes: &'de [u8],
+    seed: S,
+) -> Result<S::Value, serde_json::Error> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => {
+            let mut de = serde_json::Deserializer::from_str(text);
+            let value = seed.deserialize(&mut de)?;
+            de.end()?;
+            Ok(value)
+        }
+        Err(_) => {
+            let mut de = serde_json::Deserializer::from_slice(bytes);
+            let value = seed.deserialize(&mut de)?;
+            de.end()?;
+            Ok(value)
+        }
     }
 }
 
@@ -998,7 +1033,61 @@ impl<'de> Deserialize<'de> for Str<'de> {
     }
 }
 
+/// The values of the standard base64 alphabet; 0xff for anything else.
+const BASE64_VALUE: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut i = 0;
+    while i < alphabet.len() {
+        t[alphabet[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// The 16 bytes of a GUID in the one form the encoder writes (22 base64
+/// digits and `==`, unused bits zero), or `None` for anything else, which
+/// the general decoder then accepts or rejects with its message.
+fn guid_bytes_fast(text: &[u8]) -> Option<[u8; 16]> {
+    let (digits, pad) = text.split_at_checked(22)?;
+    let (quads, [last0, last1]) = digits.split_at_checked(20)? else {
+        return None;
+    };
+    if pad != b"==" {
+        return None;
+    }
+    // Invalid digits map to 0xff: or-ing every value shows whether any was.
+    let mut all = 0u8;
+    let mut value = |c: u8| {
+        let v = BASE64_VALUE[usize::from(c)];
+        all |= v;
+        u32::from(v)
+    };
+    let mut out = [0u8; 16];
+    for (quad, three) in quads.chunks_exact(4).zip(out.chunks_exact_mut(3)) {
+        if let [a, b, c, d] = *quad {
+            let n = value(a) << 18 | value(b) << 12 | value(c) << 6 | value(d);
+            let [_, x, y, z] = n.to_be_bytes();
+            three.copy_from_slice(&[x, y, z]);
+        }
+    }
+    // 12 bits left for the last byte: the low 4 must be zero (canonical).
+    let n = value(*last0) << 6 | value(*last1);
+    if all & 0x80 != 0 || n & 0xf != 0 {
+        return None;
+    }
+    if let Some(b) = out.last_mut() {
+        *b = (n >> 4) as u8;
+    }
+    Some(out)
+}
+
 fn decode_guid<E: de::Error>(text: &str) -> Result<Guid, E> {
+    if let Some(bytes) = guid_bytes_fast(text.as_bytes()) {
+        if let Ok(guid) = Guid::from_ad_bytes(&bytes) {
+            return Ok(guid);
+        }
+    }
     let mut buf = [0u8; 18];
     let n = BASE64
         .decode_slice(text.as_bytes(), &mut buf)
@@ -1008,15 +1097,30 @@ fn decode_guid<E: de::Error>(text: &str) -> Result<Guid, E> {
         .map_err(|_| E::custom(format_args!("expected 16 bytes of objectGUID, found {n}")))
 }
 
+/// Agents send DNs in canonical form, which the plain check takes without
+/// the general parser; anything else (and every error) goes through it.
 fn decode_dn<E: de::Error>(text: &str) -> Result<Dn, E> {
-    Dn::parse(text).map_err(|e| E::custom(format_args!("invalid dn: {e}")))
+    match Dn::parse_plain(text) {
+        Some(dn) => Ok(dn),
+        None => Dn::parse(text).map_err(|e| E::custom(format_args!("invalid dn: {e}"))),
+    }
 }
 
 fn decode_bytes<E: de::Error>(text: &str) -> Result<Arc<[u8]>, E> {
-    BASE64
-        .decode(text.as_bytes())
-        .map(Arc::from)
-        .map_err(|_| E::custom("invalid base64"))
+    // Usual values (GUIDs, SIDs) decode on the stack and are copied once
+    // into their final allocation.
+    let mut buf = [0u8; 128];
+    if base64::decoded_len_estimate(text.len()) <= buf.len() {
+        let n = BASE64
+            .decode_slice(text.as_bytes(), &mut buf)
+            .map_err(|_| E::custom("invalid base64"))?;
+        Ok(Arc::from(buf.get(..n).unwrap_or(&[])))
+    } else {
+        BASE64
+            .decode(text.as_bytes())
+            .map(Arc::from)
+            .map_err(|_| E::custom("invalid base64"))
+    }
 }
 
 /// The value types of the JSON form, one per attribute.
@@ -1095,12 +1199,14 @@ impl<'de> Visitor<'de> for ValueList {
         write!(f, "a list of {} values", self.0.name())
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Values, A::Error> {
-        let mut out = Values::new();
+        // Gathered on the stack, then moved into a list of the final size
+        // (inline for one value): one allocation instead of one per growth.
+        let mut out: SmallVec<[Value; 8]> = SmallVec::new();
         loop {
             let i = out.len();
             match seq.next_element_seed(OneValue(self.0)) {
                 Ok(Some(v)) => out.push(v),
-                Ok(None) => return Ok(out),
+                Ok(None) => return Ok(out.into_iter().collect()),
                 Err(e) => return Err(wrap(format_args!("[{i}]"), e)),
             }
         }
@@ -1148,28 +1254,92 @@ impl<'de> Visitor<'de> for TypedValues {
 }
 
 /// Attribute names seen in this batch, so each distinct spelling is
-/// allocated once per batch rather than once per record. Bounded: past
-/// `NAMES_MAX` distinct names (hostile input) new names are not kept.
+/// allocated once per batch rather than once per record. Each spelling also
+/// has a class, the same for names equal without case, so a record's
+/// duplicate check is a bit test. Bounded: past `NAMES_MAX` spellings
+/// (hostile input) new ones are not kept, and a name equal to none kept
+/// gets no class (its check scans, as every check once did).
 #[derive(Default)]
-struct Names(Vec<AttrName>);
+struct Names(Vec<(AttrName, u8)>);
 
+/// At most 64, so a class is a bit of a `u64`.
 const NAMES_MAX: usize = 64;
 
 impl Names {
-    fn get(&mut self, name: &str) -> AttrName {
-        if let Some(n) = self.0.iter().find(|n| n.as_str() == name) {
-            return n.clone();
+    fn get(&mut self, name: &str) -> (AttrName, Option<u8>) {
+        if let Some((n, class)) = self.0.iter().find(|(n, _)| n.as_str() == name) {
+            return (n.clone(), Some(*class));
         }
         let n = AttrName::new(name);
-        if self.0.len() < NAMES_MAX {
-            self.0.push(n.clone());
+        let class = match self.0.iter().find(|(m, _)| m.is(name)) {
+            Some(&(_, class)) => Some(class),
+            // Classes are only made while there is room, so a name without
+            // one never equals a name with one.
+            None if self.0.len() < NAMES_MAX => Some(self.0.len() as u8),
+            None => None,
+        };
+        if let Some(class) = class {
+            if self.0.len() < NAMES_MAX {
+                self.0.push((n.clone(), class));
+            }
         }
-        n
+        (n, class)
     }
 }
 
+/// What one batch's decode keeps between records: the names, and buffers
+/// a record's attributes and changes are gathered in, so each record's
+/// list is allocated once at its final size.
+#[derive(Default)]
+struct Scratch {
+    names: Names,
+    attrs: Vec<(AttrName, Values)>,
+    changes: Vec<AttrChange>,
+}
+
+/// The scratch list's elements in a list of their own, allocated at its
+/// final size; the scratch keeps its capacity for the next record.
+fn exact<T>(scratch: &mut Vec<T>) -> Vec<T> {
+    let mut out = Vec::with_capacity(scratch.len());
+    out.append(scratch);
+    out
+}
+
+/// The classes of the names a map has kept so far.
+#[derive(Default)]
+struct Seen(u64);
+
+impl Seen {
+    /// Whether `name` equals (without case) a name kept before; `kept`
+    /// lists them, for a name without a class.
+    fn duplicate<'a>(
+        &self,
+        class: Option<u8>,
+        name: &str,
+        mut kept: impl Iterator<Item = &'a AttrName>,
+    ) -> bool {
+        match class {
+            Some(c) => self.0 & 1 << c != 0,
+            None => kept.any(|n| n.is(name)),
+        }
+    }
+
+    fn keep(&mut self, class: Option<u8>) {
+        if let Some(c) = class {
+            self.0 |= 1 << c;
+        }
+    }
+}
+
+fn duplicate_attribute<E: de::Error>(key: &str) -> E {
+    wrap(
+        format_args!("{}", KeySeg(key)),
+        de::Error::custom("duplicate attribute"),
+    )
+}
+
 /// `{"name": {"<type>": [..]}, ..}` into [`Attributes`].
-struct AttributesSeed<'n>(&'n mut Names);
+struct AttributesSeed<'n>(&'n mut Scratch);
 
 impl<'de> DeserializeSeed<'de> for AttributesSeed<'_> {
     type Value = Attributes;
@@ -1184,31 +1354,31 @@ impl<'de> Visitor<'de> for AttributesSeed<'_> {
         f.write_str("an object of attributes")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Attributes, A::Error> {
-        let mut attrs = Attributes::new();
+        let Scratch { names, attrs, .. } = self.0;
+        attrs.clear();
+        let mut seen = Seen::default();
         while let Some(key) = map.next_key::<Str<'de>>()? {
             let values = map
                 .next_value_seed(TypedValues)
                 .map_err(|e| wrap(format_args!("{}", KeySeg(&key.0)), e))?;
+            let (name, class) = names.get(&key.0);
             // An attribute may be present with no values; a duplicate name
-            // (in any case) would make the record ambiguous.
-            if attrs.iter().any(|(n, _)| n.is(&key.0)) {
-                return Err(wrap(
-                    format_args!("{}", KeySeg(&key.0)),
-                    de::Error::custom("duplicate attribute"),
-                ));
+            // (in any case) of one kept would make the record ambiguous.
+            if seen.duplicate(class, &key.0, attrs.iter().map(|(n, _)| n)) {
+                return Err(duplicate_attribute(&key.0));
             }
-            let name = self.0.get(&key.0);
             if values.is_empty() {
                 continue;
             }
-            attrs.set(name, values);
+            seen.keep(class);
+            attrs.push((name, values));
         }
-        Ok(attrs)
+        Ok(Attributes::from_checked(exact(attrs)))
     }
 }
 
 /// `{"name": {"replace": ..} | {"add": .., "remove": ..}, ..}`.
-struct ChangesSeed<'n>(&'n mut Names);
+struct ChangesSeed<'n>(&'n mut Scratch);
 
 impl<'de> DeserializeSeed<'de> for ChangesSeed<'_> {
     type Value = Vec<AttrChange>;
@@ -1223,23 +1393,21 @@ impl<'de> Visitor<'de> for ChangesSeed<'_> {
         f.write_str("an object of attribute changes")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<AttrChange>, A::Error> {
-        let mut out: Vec<AttrChange> = Vec::new();
+        let Scratch { names, changes, .. } = self.0;
+        changes.clear();
+        let mut seen = Seen::default();
         while let Some(key) = map.next_key::<Str<'de>>()? {
             let op = map
                 .next_value_seed(AttrOpSeed)
                 .map_err(|e| wrap(format_args!("{}", KeySeg(&key.0)), e))?;
-            if out.iter().any(|c| c.name.is(&key.0)) {
-                return Err(wrap(
-                    format_args!("{}", KeySeg(&key.0)),
-                    de::Error::custom("duplicate attribute"),
-                ));
+            let (name, class) = names.get(&key.0);
+            if seen.duplicate(class, &key.0, changes.iter().map(|c| &c.name)) {
+                return Err(duplicate_attribute(&key.0));
             }
-            out.push(AttrChange {
-                name: self.0.get(&key.0),
-                op,
-            });
+            seen.keep(class);
+            changes.push(AttrChange { name, op });
         }
-        Ok(out)
+        Ok(exact(changes))
     }
 }
 
@@ -1328,11 +1496,11 @@ fn field<'de, A: MapAccess<'de>, T>(
 
 impl<'de> Deserialize<'de> for Change {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Change, D::Error> {
-        d.deserialize_map(RecordVisitor(&mut Names::default()))
+        d.deserialize_map(RecordVisitor(&mut Scratch::default()))
     }
 }
 
-struct RecordVisitor<'n>(&'n mut Names);
+struct RecordVisitor<'n>(&'n mut Scratch);
 
 impl<'de> DeserializeSeed<'de> for RecordVisitor<'_> {
     type Value = Change;
@@ -1486,8 +1654,10 @@ impl RecordFields<'_> {
     }
 }
 
-/// The records array, each record's errors prefixed with its index.
-struct RecordsSeed;
+/// The records array, each record's errors prefixed with its index. The
+/// list starts with room for `.0` records (a guess from the input's size)
+/// and gives back what it did not use.
+struct RecordsSeed(usize);
 
 impl<'de> DeserializeSeed<'de> for RecordsSeed {
     type Value = Vec<Change>;
@@ -1502,13 +1672,18 @@ impl<'de> Visitor<'de> for RecordsSeed {
         f.write_str("a list of change records")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Change>, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
-        let mut names = Names::default();
+        let mut out = Vec::with_capacity(seq.size_hint().map_or(self.0, |n| n.min(4096)));
+        let mut scratch = Scratch::default();
         loop {
             let i = out.len();
-            match seq.next_element_seed(RecordVisitor(&mut names)) {
+            match seq.next_element_seed(RecordVisitor(&mut scratch)) {
                 Ok(Some(c)) => out.push(c),
-                Ok(None) => return Ok(out),
+                Ok(None) => {
+                    if out.capacity() > out.len() + out.len() / 4 {
+                        out.shrink_to_fit();
+                    }
+                    return Ok(out);
+                }
                 Err(e) => return Err(wrap(format_args!("[{i}]"), e)),
             }
         }
@@ -1517,11 +1692,19 @@ impl<'de> Visitor<'de> for RecordsSeed {
 
 impl<'de> Deserialize<'de> for ChangeBatch {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<ChangeBatch, D::Error> {
-        d.deserialize_map(BatchVisitor)
+        d.deserialize_map(BatchVisitor(0))
     }
 }
 
-struct BatchVisitor;
+/// A batch; `.0` is how many records to make room for up front.
+struct BatchVisitor(usize);
+
+impl<'de> DeserializeSeed<'de> for BatchVisitor {
+    type Value = ChangeBatch;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ChangeBatch, D::Error> {
+        d.deserialize_map(self)
+    }
+}
 
 impl<'de> Visitor<'de> for BatchVisitor {
     type Value = ChangeBatch;
@@ -1560,7 +1743,7 @@ impl<'de> Visitor<'de> for BatchVisitor {
                 "watermark" => field(&mut map, &mut watermark, "watermark", |m| m.next_value())?,
                 "kind" => field(&mut map, &mut kind, "kind", |m| m.next_value())?,
                 "records" => field(&mut map, &mut records, "records", |m| {
-                    m.next_value_seed(RecordsSeed)
+                    m.next_value_seed(RecordsSeed(self.0))
                 })?,
                 other => {
                     map.next_value::<IgnoredAny>()?;
@@ -1951,6 +2134,29 @@ mod tests {
             e.to_string(),
             "records[0].dn: the tombstone dn names another objectGUID"
         );
+    }
+
+    proptest::proptest! {
+        /// The GUID fast path takes only what the general decoder takes,
+        /// with the same bytes.
+        #[test]
+        fn guid_fast_path_agrees_with_base64(
+            bytes in proptest::array::uniform16(proptest::num::u8::ANY),
+            edit in 0usize..30,
+            with in "[A-Za-z0-9+/=!]",
+        ) {
+            let text = BASE64.encode(bytes);
+            proptest::prop_assert_eq!(guid_bytes_fast(text.as_bytes()), Some(bytes));
+            let mut edited = text.into_bytes();
+            if let Some(b) = edited.get_mut(edit) {
+                *b = with.as_bytes()[0];
+            } else {
+                edited.truncate(edit % 24);
+            }
+            if let Some(fast) = guid_bytes_fast(&edited) {
+                proptest::prop_assert_eq!(BASE64.decode(&edited).ok(), Some(fast.to_vec()));
+            }
+        }
     }
 
     #[test]

@@ -118,6 +118,121 @@ impl Dn {
         Ok(Dn::from_canonical(buf, &avas))
     }
 
+    /// The DN of `input` when it has the plain form agents send: every RDN
+    /// one `type=value` with a name-form type, no spaces around separators,
+    /// no `#` value, nothing that needs escaping except the `\XX` escape of
+    /// a control character in uppercase hex (the `\0ADEL:` of a tombstone).
+    /// Such input is already canonical text, so this only checks it and
+    /// lowercases a copy: `None` means "take [`Dn::parse`]", and a `Some` is
+    /// exactly the DN [`Dn::parse`] gives (a unit test and a proptest hold
+    /// the two together).
+    pub(crate) fn parse_plain(input: &str) -> Option<Dn> {
+        let b = input.as_bytes();
+        if b.is_empty() || b.len() > MAX_DN_LEN {
+            return None;
+        }
+        let mut starts: SmallVec<[(u32, u32); INLINE_RDNS]> = SmallVec::new();
+        // Where each `\XX` escape starts.
+        let mut escapes: SmallVec<[u32; 2]> = SmallVec::new();
+        let mut i = 0;
+        loop {
+            let t0 = i;
+            if !b.get(i)?.is_ascii_alphabetic() {
+                return None;
+            }
+            i += 1;
+            while b
+                .get(i)
+                .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'-')
+            {
+                i += 1;
+            }
+            if b.get(i) != Some(&b'=') {
+                return None;
+            }
+            i += 1;
+            if matches!(b.get(i), None | Some(b' ' | b'#')) {
+                return None;
+            }
+            let v0 = i;
+            loop {
+                while b.get(i).is_some_and(|&c| PLAIN_VALUE_BYTE[c as usize]) {
+                    i += 1;
+                }
+                match b.get(i) {
+                    None | Some(b',') => break,
+                    // Only `\XX` of a control character, as the canonical
+                    // form writes it.
+                    Some(b'\\') => match (b.get(i + 1), b.get(i + 2)) {
+                        (Some(b'0' | b'1'), Some(b'0'..=b'9' | b'A'..=b'F'))
+                        | (Some(b'7'), Some(b'F')) => {
+                            escapes.push(i as u32);
+                            i += 3;
+                        }
+                        _ => return None,
+                    },
+                    Some(_) => return None,
+                }
+            }
+            if i == v0 || b.get(i - 1) == Some(&b' ') {
+                return None;
+            }
+            starts.push((t0 as u32, t0 as u32));
+            if i == b.len() {
+                break;
+            }
+            i += 1;
+        }
+        let split = b.len();
+        let mut buf = String::with_capacity(2 * split);
+        buf.push_str(input);
+        // Lowercasing the ASCII bytes of a copy is the whole fold (with the
+        // hex digits of escapes put back) unless a non-ASCII character has
+        // a lowercase form of its own.
+        let per_char = !input.is_ascii()
+            && input.chars().any(|c| {
+                !c.is_ascii() && {
+                    let mut l = c.to_lowercase();
+                    l.next() != Some(c) || l.next().is_some()
+                }
+            });
+        if !per_char {
+            buf.push_str(input);
+            buf.get_mut(split..)?.make_ascii_lowercase();
+            for &at in &escapes {
+                let at = split + at as usize;
+                buf.get_mut(at + 1..at + 3)?.make_ascii_uppercase();
+            }
+        } else {
+            // As `push_key` folds: escapes copied as they are, every other
+            // character lowercased on its own.
+            let mut next = 0;
+            let mut escape = 0u8;
+            for (at, c) in input.char_indices() {
+                if let Some(s) = starts.get_mut(next).filter(|s| s.0 as usize == at) {
+                    s.1 = (buf.len() - split) as u32;
+                    next += 1;
+                }
+                if escape > 0 {
+                    escape -= 1;
+                    buf.push(c);
+                } else if c == '\\' {
+                    escape = 2;
+                    buf.push(c);
+                } else if c.is_ascii() {
+                    buf.push(c.to_ascii_lowercase());
+                } else {
+                    buf.extend(c.to_lowercase());
+                }
+            }
+        }
+        Some(Dn(Arc::new(DnInner {
+            buf: buf.into_boxed_str(),
+            split: split as u32,
+            starts,
+        })))
+    }
+
     /// The empty DN (the root); every DN is under it.
     pub fn root() -> Dn {
         Dn(Arc::new(DnInner {
@@ -375,6 +490,21 @@ impl<'de> Deserialize<'de> for Dn {
         Dn::parse(&s).map_err(serde::de::Error::custom)
     }
 }
+
+/// Bytes a value in plain form holds as they are: printable ASCII except
+/// the specials RFC 4514 escapes, and the bytes of non-ASCII characters.
+const PLAIN_VALUE_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0x20;
+    while c < 256 {
+        t[c] = !matches!(
+            c as u8,
+            b'"' | b'+' | b',' | b';' | b'<' | b'>' | b'\\' | 0x7f
+        );
+        c += 1;
+    }
+    t
+};
 
 /// The normalized text while it is built (on the stack for usual DNs).
 type NormBuf = SmallVec<[u8; 192]>;
@@ -1048,6 +1178,93 @@ mod tests {
             if let Some(p) = d.parent() {
                 assert_eq!(p, dn(&starts[1..].join(",")), "{c}");
             }
+        }
+    }
+
+    /// `parse_plain` either declines or gives exactly what `parse` gives.
+    fn plain_agrees(input: &str) -> Result<bool, String> {
+        let Some(p) = Dn::parse_plain(input) else {
+            return Ok(false);
+        };
+        let d = Dn::parse(input).map_err(|e| format!("{input:?}: plain {p:?}, parse {e}"))?;
+        let same = p.as_str() == d.as_str()
+            && p.normalized() == d.normalized()
+            && p.0.split == d.0.split
+            && p.0.starts == d.0.starts;
+        if same {
+            Ok(true)
+        } else {
+            Err(format!(
+                "{input:?}: plain {:?} {:?} {:?}, parse {:?} {:?} {:?}",
+                p.as_str(),
+                p.normalized(),
+                p.0.starts,
+                d.as_str(),
+                d.normalized(),
+                d.0.starts
+            ))
+        }
+    }
+
+    #[test]
+    fn plain_form_agrees_with_parse() {
+        let taken = [
+            "CN=Ann Lee,OU=Staff,DC=corp,DC=example,DC=com",
+            "cn=a,dc=X",
+            "CN=José Müller 7,OU=Users,DC=corp",
+            "CN=ÖBERG İ ẞ ΑΣ,DC=x",
+            r"CN=bob\0ADEL:5eadd77c-4142-4ff3-8dce-f8b35d8b3956,CN=Deleted Objects,DC=corp",
+            r"CN=x\7F\1Fy,DC=x",
+            "CN=a=b,DC=x",
+            "CN=a  b,DC=x",
+            "ms-DS-x=1,DC=x",
+        ];
+        for c in taken {
+            assert_eq!(plain_agrees(c), Ok(true), "{c}");
+        }
+        let declined = [
+            "",
+            " CN=a",
+            "CN =a",
+            "CN= a",
+            "CN=a ",
+            "CN=a, DC=x",
+            "CN=a,",
+            "CN=a+SN=b",
+            "CN=#04",
+            r"CN=Bob\, Jr.",
+            r"CN=x\0a",
+            r"CN=x\20",
+            "CN=\u{1}",
+            "1.2.3=x",
+            "CN=,DC=x",
+            "CN",
+            "CN=a;b",
+        ];
+        for c in declined {
+            assert_eq!(plain_agrees(c), Ok(false), "{c}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn plain_form_agrees_with_parse_on_any_input(
+            s in "([a-zA-Z1.-]{0,3}=[a-zA-Z0-9 =#,+;\\\\\"ÄäΣσİẞ\u{1}\u{7f}-]{0,8}(\\\\[0-9A-Fa-f ,]{0,2})?,?){0,4}"
+        ) {
+            if let Err(e) = plain_agrees(&s) {
+                proptest::prop_assert!(false, "{}", e);
+            }
+        }
+
+        /// Mostly input the plain form takes (escapes, non-ASCII case
+        /// folding, inner spaces), so the agreement is checked where it
+        /// matters, not only on input both decline.
+        #[test]
+        fn plain_form_agrees_with_parse_on_plain_input(
+            s in "([a-zA-Z][a-zA-Z0-9-]{0,3}=([a-zA-Z0-9 =.ÄäÖΣσİẞ-]|\\\\[01][0-9A-F]|\\\\7F){1,10},){0,4}[a-zA-Z]{1,3}=[a-zA-Z0-9ÄÖσ]{1,6}"
+        ) {
+            let taken = plain_agrees(&s);
+            proptest::prop_assert!(taken.is_ok(), "{:?}", taken);
         }
     }
 

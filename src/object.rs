@@ -476,6 +476,20 @@ impl Attributes {
         !self.get(name).is_empty()
     }
 
+    /// Attributes from pairs the caller already checked: names distinct
+    /// without case, every value list non-empty. The change decoder checks
+    /// both while it reads, so building does not scan again.
+    pub(crate) fn from_checked(pairs: Vec<(AttrName, Values)>) -> Attributes {
+        debug_assert!(pairs.iter().all(|(_, v)| !v.is_empty()));
+        debug_assert!(
+            pairs
+                .iter()
+                .enumerate()
+                .all(|(i, (n, _))| pairs.iter().take(i).all(|(m, _)| m != n))
+        );
+        Attributes(pairs)
+    }
+
     /// Replaces the values of `name` (removes it when `values` is empty).
     pub fn set(&mut self, name: impl Into<AttrName>, values: impl IntoIterator<Item = Value>) {
         let name = name.into();

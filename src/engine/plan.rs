@@ -1270,6 +1270,18 @@ impl AttrLookup for ObjectRow<'_> {
         }
         &[]
     }
+
+    fn for_each_present(&self, f: &mut dyn FnMut(crate::object::Slot)) -> bool {
+        self.entry.row.for_each_present(f);
+        // `values` always answers for these two, from the entry itself.
+        if let Some(s) = self.dn_slot {
+            f(s);
+        }
+        if let Some(s) = self.guid_slot {
+            f(s);
+        }
+        true
+    }
 }
 
 /// `SelectUniqueValue`'s view of the target.

@@ -126,6 +126,12 @@ fn machinery_op_with(crash: bool) -> impl Strategy<Value = Op> {
         (c, Just(Op::CrashBeforePersist).boxed()),
         (2, Just(Op::DeliverTwice).boxed()),
         (2, Just(Op::Settle).boxed()),
+        (
+            1,
+            (any::<bool>(), any::<bool>())
+                .prop_map(|(widen, tag)| Op::ChangeConfig { widen, tag })
+                .boxed(),
+        ),
     ])
 }
 

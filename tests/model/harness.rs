@@ -105,6 +105,14 @@ pub enum Op {
     /// Run cycles until one has no ops and no failures, then check the
     /// invariants against the model.
     Settle,
+    /// A new configuration, taken the way a host takes one: persist, then
+    /// restore under it. `widen` scopes the out-of-scope OU in as well (or
+    /// back out); `tag` maps DisplayName through an expression (or back to
+    /// the default direct mapping). The model syncs under the current one.
+    ChangeConfig {
+        widen: bool,
+        tag: bool,
+    },
 }
 
 /// What the harness counted.
@@ -117,6 +125,7 @@ pub struct Stats {
     pub crashes: u64,
     pub replays: u64,
     pub deletes: u64,
+    pub config_changes: u64,
 }
 
 /// The comparable view of a target: anchor -> (kind, UPN, DisplayName,
@@ -362,7 +371,35 @@ impl Sim {
                 self.cycle(Mode::DeliverTwice)?;
             }
             Op::Settle => self.settle()?,
+            Op::ChangeConfig { widen, tag } => self.change_config(widen, tag)?,
         }
+        Ok(())
+    }
+
+    fn change_config(&mut self, widen: bool, tag: bool) -> Result<(), String> {
+        let mut config = self.config.clone();
+        config.scope.ous = vec![OuScope::dn(self.in_ou.as_str())];
+        if widen {
+            config.scope.ous.push(OuScope::dn(self.out_ou.as_str()));
+        }
+        config.mappings.user.custom.clear();
+        if tag {
+            config
+                .mappings
+                .user
+                .custom
+                .push(idsync::mapping::AttributeMapping::expression(
+                    "DisplayName",
+                    r#"Join(" ", [displayName], "(corp)")"#,
+                ));
+        }
+        if config == self.config {
+            return Ok(());
+        }
+        self.persist()?;
+        self.config = config;
+        self.restart()?;
+        self.stats.config_changes += 1;
         Ok(())
     }
 
@@ -406,6 +443,7 @@ impl Sim {
         self.stats.cycles += 1;
         self.last_headers.clear();
         let committed_before: Committed = self.engine.committed().clone();
+        let full = full || self.engine.full_read_required();
         let mut batches = self.read(full)?;
         if !self.ingest_all(&batches)? {
             batches = self.read(true)?;

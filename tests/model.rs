@@ -132,6 +132,7 @@ fn machinery_op_with(crash: bool) -> impl Strategy<Value = Op> {
                 .prop_map(|(widen, tag)| Op::ChangeConfig { widen, tag })
                 .boxed(),
         ),
+        (1, Just(Op::QueueOverflow).boxed()),
     ])
 }
 

@@ -14,6 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use idsync::agent::{ChangeQueue, Pushed};
 use idsync::anchor::Guid;
 use idsync::change::{ChangeBatch, Committed};
 use idsync::config::SyncConfig;
@@ -113,6 +114,10 @@ pub enum Op {
         widen: bool,
         tag: bool,
     },
+    /// The agent's local queue overflows while it buffers the next delta:
+    /// its records are dropped (the engine never sees them) and the queue
+    /// asks for a full sync, which runs at once.
+    QueueOverflow,
 }
 
 /// What the harness counted.
@@ -126,6 +131,7 @@ pub struct Stats {
     pub replays: u64,
     pub deletes: u64,
     pub config_changes: u64,
+    pub overflows: u64,
 }
 
 /// The comparable view of a target: anchor -> (kind, UPN, DisplayName,
@@ -372,6 +378,31 @@ impl Sim {
             }
             Op::Settle => self.settle()?,
             Op::ChangeConfig { widen, tag } => self.change_config(widen, tag)?,
+            Op::QueueOverflow => self.overflow()?,
+        }
+        Ok(())
+    }
+
+    fn overflow(&mut self) -> Result<(), String> {
+        let since = self.engine.working().watermark.clone();
+        if since.is_none() {
+            return Ok(());
+        }
+        let Ok(batch) = AdSource::new(&mut self.ad, "corp").changes_since(&since) else {
+            return Ok(());
+        };
+        // A queue too small for any record: every record overflows it.
+        let mut queue = ChangeQueue::new(1);
+        for r in &batch.records {
+            match queue.push(r) {
+                Ok(Pushed::Overflowed(_)) => {}
+                Ok(Pushed::Queued { .. }) => return Err("a 1-byte queue took a record".into()),
+                Err(e) => return Err(format!("a record does not encode: {e}")),
+            }
+        }
+        if queue.take_full_sync_required().is_some() {
+            self.stats.overflows += 1;
+            self.cycle_with(Mode::Normal, true)?;
         }
         Ok(())
     }

@@ -564,3 +564,30 @@ fn tombstone_links_follow_a_moved_member() {
     ];
     run(false, &ops).unwrap();
 }
+
+/// Found by the CI run of `held_deletions_are_never_applied` (2,000 cases):
+/// with deletions held, a member of an in-scope group leaves scope (its
+/// deletion held, so its target object and the link stay), then comes back.
+#[test]
+fn held_member_back_in_scope_keeps_its_membership() {
+    let ops = [
+        Op::Move {
+            obj: 132,
+            to_in: false,
+        },
+        Op::AddMember {
+            group: 0,
+            member: 127,
+        },
+        Op::AddUser { in_scope: false },
+        Op::AddUser { in_scope: false },
+        Op::AddUser { in_scope: false },
+        Op::Cycle,
+        Op::Move {
+            obj: 42,
+            to_in: true,
+        },
+        Op::Settle,
+    ];
+    run(true, &ops).unwrap();
+}

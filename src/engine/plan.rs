@@ -125,6 +125,27 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
                     .extend(self.e.st.mirror.groups_of(g).iter().copied());
                 self.groups
                     .extend(self.e.exported_groups_of(g).iter().copied());
+            } else {
+                // Live and in scope before and now: only the groups whose
+                // exported members disagree with the source's need a plan
+                // (a membership added while the member was out of scope
+                // with its deletion held, for one).
+                for grp in self.e.st.mirror.groups_of(g) {
+                    let agrees = self
+                        .e
+                        .st
+                        .exports
+                        .get(grp)
+                        .is_none_or(|x| x.members.contains(g));
+                    if !agrees {
+                        self.groups.insert(*grp);
+                    }
+                }
+                for grp in self.e.exported_groups_of(g) {
+                    if !self.e.st.mirror.groups_of(g).contains(grp) {
+                        self.groups.insert(*grp);
+                    }
+                }
             }
             if let Some(groups) = unsure_groups_of.get(g) {
                 self.groups.extend(groups.iter().copied());
@@ -160,7 +181,11 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
             .get(g)
             .is_some_and(|x| x.status == ExportStatus::Active);
         let after = self.desired(g) == Desired::In && self.target_ref(g).is_some();
-        before != after
+        // Only the common case is skipped: live before and in scope with a
+        // target object now. Every other combination re-plans the groups
+        // (a model run found a held-deletion sequence where "out before and
+        // out now" still had to re-plan).
+        !(before && after)
     }
 
     fn op(&mut self, object: Guid, kind: ObjectKind, action: Action, reason: Reason) -> TargetOp {

@@ -179,17 +179,7 @@ const REFUSED: &[(&str, &str)] = &[
 impl Func {
     /// Same arguments, same result, no context read.
     fn is_pure(self) -> bool {
-        !matches!(
-            self,
-            Func::DefaultDomain
-                | Func::Guid
-                | Func::Now
-                | Func::RandomString
-                | Func::SelectUniqueValue
-                | Func::Error
-                | Func::Redact
-                | Func::IgnoreFlowIfNullOrEmpty
-        )
+        !(self.reads_context() || matches!(self, Func::Error | Func::IgnoreFlowIfNullOrEmpty))
     }
 
     /// Reads or changes the evaluation context: the clock, the generator,

@@ -370,6 +370,18 @@ pub enum Output {
 }
 
 impl Output {
+    /// The public form of an evaluation's result.
+    fn from_val(val: eval::Val) -> Output {
+        match val {
+            eval::Val::Null => Output::Null,
+            eval::Val::Ignore => Output::IgnoreFlow,
+            eval::Val::One(i) => Output::One(i.into_value()),
+            eval::Val::Many(items) => {
+                Output::Many(items.into_iter().map(eval::Item::into_value).collect())
+            }
+        }
+    }
+
     /// The values (empty for `Null` and `IgnoreFlow`).
     pub fn values(&self) -> &[Value] {
         match self {
@@ -475,14 +487,7 @@ impl Expression {
             eval::Shortcut::Walk(start) => start,
         };
         let val = eval::run(&self.prog, &self.limits, attrs, ctx, start)?;
-        Ok(match val {
-            eval::Val::Null => Output::Null,
-            eval::Val::Ignore => Output::IgnoreFlow,
-            eval::Val::One(i) => Output::One(i.into_value()),
-            eval::Val::Many(items) => {
-                Output::Many(items.into_iter().map(eval::Item::into_value).collect())
-            }
-        })
+        Ok(Output::from_val(val))
     }
 
     /// Evaluates against attributes by name (for tests and explain; the
@@ -584,14 +589,7 @@ mod tests {
     fn walk<A: AttrLookup>(e: &Expression, attrs: &A) -> Result<Output, EvalError> {
         let mut ctx = EvalContext::new(Timestamp::EPOCH);
         let val = eval::run(&e.prog, &e.limits, attrs, &mut ctx, e.prog.root)?;
-        Ok(match val {
-            eval::Val::Null => Output::Null,
-            eval::Val::Ignore => Output::IgnoreFlow,
-            eval::Val::One(i) => Output::One(i.into_value()),
-            eval::Val::Many(items) => {
-                Output::Many(items.into_iter().map(eval::Item::into_value).collect())
-            }
-        })
+        Ok(Output::from_val(val))
     }
 
     const SHAPES: &[&str] = &[

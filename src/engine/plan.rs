@@ -126,10 +126,7 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
                 self.groups
                     .extend(self.e.exported_groups_of(g).iter().copied());
             } else {
-                // Live and in scope before and now: only the groups whose
-                // exported members disagree with the source's need a plan
-                // (a membership added while the member was out of scope
-                // with its deletion held, for one).
+                // Live and in scope before and now: see membership_may_change.
                 for grp in self.e.st.mirror.groups_of(g) {
                     let agrees = self
                         .e
@@ -159,17 +156,18 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
         self.finish()
     }
 
-    /// Whether planning `g` may change the memberships of the groups it is
-    /// in. A group's memberships depend on each member only through "is it
-    /// in scope with a target object"; after a commit every group agrees
-    /// with that for each member (a group whose membership ops failed is due
-    /// itself). So the groups need planning again only when that answer
-    /// changes: the member is created, matched, deleted, leaves or enters
-    /// scope. A restored target object may come back with memberships AD
-    /// dropped, and after a crash the target's memberships are unknown:
-    /// both re-plan the groups. Without this, one attribute change of a user
-    /// in a 30-member group re-evaluated all 30 members' scope, and a batch
-    /// touching most groups re-planned the whole directory's memberships.
+    /// Whether all the groups `g` is in must be planned again. A group's
+    /// memberships depend on each member only through "is it in scope with
+    /// a target object", so a member that was live and is still in scope
+    /// with a target object changes no group by itself; for it `run_over`
+    /// plans only the groups whose exported members disagree with the
+    /// source's (a membership added while the member was out of scope with
+    /// its deletion held leaves such a disagreement). Every other member
+    /// (created, matched, deleted, leaving or entering scope, restored with
+    /// memberships AD dropped, or uncertain after a crash) re-plans all its
+    /// groups. Without this, one attribute change of a user in a 30-member
+    /// group re-evaluated all 30 members' scope, and a batch touching most
+    /// groups re-planned the whole directory's memberships.
     fn membership_may_change(&mut self, g: &Guid) -> bool {
         if self.restored.contains(g) || self.e.st.in_flight.contains_key(g) {
             return true;
@@ -181,10 +179,6 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
             .get(g)
             .is_some_and(|x| x.status == ExportStatus::Active);
         let after = self.desired(g) == Desired::In && self.target_ref(g).is_some();
-        // Only the common case is skipped: live before and in scope with a
-        // target object now. Every other combination re-plans the groups
-        // (a model run found a held-deletion sequence where "out before and
-        // out now" still had to re-plan).
         !(before && after)
     }
 

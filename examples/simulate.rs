@@ -96,7 +96,7 @@ fn parse_args() -> Result<Options, String> {
 
 fn ad_op(rng: &mut Rng) -> Op {
     let (a, b) = (rng.byte(), rng.byte());
-    match rng.below(12) {
+    match rng.below(13) {
         0 | 1 => Op::AddUser {
             in_scope: rng.chance(70),
         },
@@ -126,7 +126,11 @@ fn ad_op(rng: &mut Rng) -> Op {
                 }
             }
         }
-        _ => Op::SetConsistencyGuid { obj: a },
+        11 => Op::SetConsistencyGuid { obj: a },
+        _ => Op::SetLeaver {
+            user: a,
+            on: rng.chance(50),
+        },
     }
 }
 
@@ -147,6 +151,12 @@ fn run(seed: u64, steps: u64, opts: &Options, totals: &mut Totals) -> Result<(),
     let mut rng = Rng(seed);
     let hold = rng.chance(20);
     let mut sim = Sim::new(hold)?;
+    // Deltas of changed attributes (DirSync) by default; whole objects
+    // (a uSNChanged read) for a third of the seeds.
+    if rng.chance(33) {
+        sim.step(&Op::DeltaStyle { changed: false })
+            .map_err(|e| format!("seed {seed}: {e}"))?;
+    }
     let limits = Limits::default();
     let config = ConfigId::new("corp");
     let agents = [AgentId::new("agent-a"), AgentId::new("agent-b")];

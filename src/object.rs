@@ -55,7 +55,7 @@ impl AttrName {
 
 impl PartialEq for AttrName {
     fn eq(&self, other: &AttrName) -> bool {
-        self.0.eq_ignore_ascii_case(&other.0)
+        Arc::ptr_eq(&self.0, &other.0) || self.0.eq_ignore_ascii_case(&other.0)
     }
 }
 
@@ -574,6 +574,52 @@ impl SourceObject {
 /// The index of an attribute in an [`AttrTable`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Slot(pub u16);
+
+/// A set of [`Slot`]s: which attributes of an object changed since it was
+/// last exported. A bitmap of the first 256 slots; a slot past those makes
+/// the set hold every slot (never a missed change).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SlotSet {
+    bits: [u64; 4],
+    every: bool,
+}
+
+impl SlotSet {
+    /// The empty set.
+    pub fn new() -> SlotSet {
+        SlotSet::default()
+    }
+
+    /// Adds a slot.
+    pub fn insert(&mut self, slot: Slot) {
+        match self.bits.get_mut(usize::from(slot.0) / 64) {
+            Some(w) => *w |= 1 << (slot.0 % 64),
+            None => self.every = true,
+        }
+    }
+
+    /// Adds every slot of `other`.
+    pub fn extend(&mut self, other: &SlotSet) {
+        for (w, o) in self.bits.iter_mut().zip(other.bits) {
+            *w |= o;
+        }
+        self.every |= other.every;
+    }
+
+    /// Whether the set holds `slot`.
+    pub fn contains(&self, slot: Slot) -> bool {
+        self.every
+            || self
+                .bits
+                .get(usize::from(slot.0) / 64)
+                .is_some_and(|w| w & (1 << (slot.0 % 64)) != 0)
+    }
+
+    /// Whether the set holds any of `slots`.
+    pub fn contains_any(&self, slots: &[Slot]) -> bool {
+        slots.iter().any(|s| self.contains(*s))
+    }
+}
 
 /// Too many distinct attributes for one configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

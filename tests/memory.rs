@@ -3,7 +3,7 @@
 
 use idsync::anchor::{Guid, ImmutableId};
 use idsync::dn::Dn;
-use idsync::memory::{AdError, InMemoryAd, InMemoryTarget};
+use idsync::memory::{AdError, DeltaStyle, InMemoryAd, InMemoryTarget};
 use idsync::object::{AttrName, Attributes, ObjectKind, Secret, Value, Values};
 use idsync::target::{
     Action, Applied, AttrChange, DirectoryTarget, OpId, Reason, TargetError, TargetErrorKind,
@@ -1434,7 +1434,8 @@ fn add_errors() {
 mod as_source {
     use super::*;
     use idsync::change::{
-        BatchKind, Change, ChangeBatch, Committed, Completeness, Resume, VoidReason, Watermark,
+        AttrOp, BatchKind, Change, ChangeBatch, Committed, Completeness, Resume, VoidReason,
+        Watermark,
     };
     use idsync::source::{DirectorySource, SourceError};
 
@@ -1555,6 +1556,78 @@ mod as_source {
         // Nothing new: an empty delta from the new watermark.
         let empty = a.changes_since(&delta.header.watermark).unwrap();
         assert!(empty.records.is_empty());
+    }
+
+    #[test]
+    fn deltas_of_changed_attributes_are_modify_records() {
+        let (mut a, _, sales) = ad();
+        a.set_delta_style(DeltaStyle::ChangedAttributes);
+        let ann = a.add_user(&sales, "Ann").unwrap();
+        let bob = a.add_user(&sales, "Bob").unwrap();
+        let cy = a.add_user(&sales, "Cy").unwrap();
+        let g = a.add_group(&sales, "Team").unwrap();
+        a.set(ann, "department", [Value::str("Sales")]).unwrap();
+        a.set(ann, "title", [Value::str("Rep")]).unwrap();
+        let pages = DirectorySource::full_read(&mut a).unwrap();
+        let mut committed = Committed::default();
+        for p in &pages {
+            committed.advance(&p.header);
+        }
+        let since = committed.watermark.clone();
+        a.set(ann, "title", [Value::str("Lead")]).unwrap();
+        a.set(ann, "department", []).unwrap();
+        a.set(ann, "title", [Value::str("Head")]).unwrap();
+        a.add_member(g, bob).unwrap();
+        a.rename(cy, "Cyrus").unwrap();
+        let dave = a.add_user(&sales, "Dave").unwrap();
+        let delta = a.changes_since(&since).unwrap();
+        let summary: Vec<(&str, Guid)> = delta.records.iter().map(|r| (r.op(), r.guid())).collect();
+        assert_eq!(
+            summary,
+            vec![("modify", ann), ("modify", g), ("add", cy), ("add", dave)]
+        );
+        // Ann: the attributes written since, each once with its last value
+        // (a cleared one as an empty replace), and uSNChanged.
+        let Change::Modify { changes, .. } = &delta.records[0] else {
+            panic!("expected a modify")
+        };
+        let got: Vec<(String, Vec<String>)> = changes
+            .iter()
+            .map(|c| {
+                let AttrOp::Replace(v) = &c.op else {
+                    panic!("expected a replace")
+                };
+                (c.name.to_string(), v.iter().map(Value::to_string).collect())
+            })
+            .collect();
+        let usn = a.usn_changed(ann).unwrap().to_string();
+        assert_eq!(
+            got,
+            vec![
+                ("department".to_owned(), vec![]),
+                ("title".to_owned(), vec!["Head".to_owned()]),
+                ("uSNChanged".to_owned(), vec![usn]),
+            ]
+        );
+        let Change::Modify { changes, .. } = &delta.records[1] else {
+            panic!("expected a modify")
+        };
+        assert!(changes.iter().any(|c| c.name.is("member")
+            && c.op == AttrOp::Replace([Value::Dn(a.dn_of(bob).unwrap())].into_iter().collect())));
+        // From a watermark after the first writes, only the later ones.
+        let later = a.changes_since(&delta.header.watermark).unwrap();
+        assert!(later.records.is_empty());
+        let mid = a.watermark();
+        a.set(ann, "title", [Value::str("Boss")]).unwrap();
+        let last = a.changes_since(&mid).unwrap();
+        let Change::Modify { changes, .. } = &last.records[0] else {
+            panic!("expected a modify")
+        };
+        let names: Vec<&str> = changes.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, vec!["title", "uSNChanged"]);
+        // Whole objects when asked.
+        a.set_delta_style(DeltaStyle::WholeObjects);
+        assert_eq!(a.changes_since(&mid).unwrap().records[0].op(), "add");
     }
 
     fn dn_(s: &str) -> Dn {

@@ -75,6 +75,12 @@ fn ad_op_with(restore: bool) -> impl Strategy<Value = Op> {
                 .boxed(),
         ),
         (
+            2,
+            (any::<u8>(), any::<bool>())
+                .prop_map(|(user, on)| Op::SetLeaver { user, on })
+                .boxed(),
+        ),
+        (
             1,
             (any::<u8>(), 0u8..4)
                 .prop_map(|(obj, v)| Op::Rename { obj, v })
@@ -133,6 +139,12 @@ fn machinery_op_with(crash: bool) -> impl Strategy<Value = Op> {
                 .boxed(),
         ),
         (1, Just(Op::QueueOverflow).boxed()),
+        (
+            1,
+            any::<bool>()
+                .prop_map(|changed| Op::DeltaStyle { changed })
+                .boxed(),
+        ),
     ])
 }
 
@@ -588,6 +600,32 @@ fn held_member_back_in_scope_keeps_its_membership() {
             to_in: true,
         },
         Op::Settle,
+    ];
+    run(true, &ops).unwrap();
+}
+
+/// Found by the model when a modification re-evaluated only the mappings
+/// of the attributes it changed: with deletions held, a user is disabled,
+/// leaves scope by an attribute (its deletion held) and comes back by
+/// clearing it. Its export was last written before it left, so the change
+/// made while it was out (AccountEnabled) must flow when it returns: an
+/// export counts as in sync only after a plan that updated it in full.
+#[test]
+fn held_user_back_in_scope_by_attribute_gets_changes_made_while_out() {
+    let ops = [
+        Op::AddUser { in_scope: false },
+        Op::ToggleEnabled { user: 131 },
+        Op::SetLeaver {
+            user: 166,
+            on: true,
+        },
+        Op::AddUser { in_scope: false },
+        Op::AddUser { in_scope: false },
+        Op::DeliverTwice,
+        Op::SetLeaver {
+            user: 36,
+            on: false,
+        },
     ];
     run(true, &ops).unwrap();
 }

@@ -51,7 +51,7 @@ use crate::config::{CompiledConfig, ConfigError, SyncConfig};
 use crate::deletion::{Category, GateDecision, HoldWhy};
 use crate::dn::Dn;
 use crate::log::{ErrorCategory, LogEntry, Outcome, SkipReason};
-use crate::object::{AttrName, ObjectKind, Row, Secret, Slot, Value, Values};
+use crate::object::{AttrName, ObjectKind, Row, Secret, Slot, SlotSet, Value, Values};
 use crate::target::{Action, OpId, OpResult, TargetId, TargetLookup, TargetOp};
 use crate::time::Timestamp;
 
@@ -96,6 +96,13 @@ pub struct Exported {
     pub status: ExportStatus,
     /// How it was matched.
     pub matched: MatchedBy,
+    /// Whether `values` hold what every mapping gave the source object as
+    /// it was when last planned: the last plan that processed it evaluated
+    /// all its mappings and every op it planned for it committed, with
+    /// none gated. Then a modification of some attributes re-evaluates
+    /// only the mappings that read them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub in_sync: bool,
 }
 
 impl Exported {
@@ -288,6 +295,9 @@ pub(crate) struct Bookkeeping {
     /// (referrer, referenced): a reference attribute waits for the
     /// referenced object's export.
     pub(crate) waiting_refs: Vec<(Guid, Guid)>,
+    /// Objects created or updated with every mapping's flow (their export
+    /// is in sync once all their ops commit).
+    pub(crate) in_sync: HashSet<Guid>,
 }
 
 /// What ingesting a batch did.
@@ -490,6 +500,11 @@ pub struct Engine {
     /// on restore), so a member's change re-plans the groups the target
     /// says it belongs to, not only those the source says.
     exported_member_of: HashMap<Guid, Vec<Guid>>,
+    /// Due objects that are due only because of attribute modifications,
+    /// with the attributes modified (never persisted: a restored engine
+    /// re-evaluates every mapping of its due objects). An object due for
+    /// any other reason has no entry.
+    changed: HashMap<Guid, SlotSet>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -556,6 +571,7 @@ impl Engine {
             by_target: HashMap::new(),
             active: ActiveCounts::default(),
             exported_member_of: HashMap::new(),
+            changed: HashMap::new(),
         })
     }
 
@@ -619,6 +635,12 @@ impl Engine {
             }
         }
         let uncertain: Vec<Guid> = state.in_flight.keys().copied().collect();
+        if changed {
+            // The values were exported under other mappings.
+            for x in state.exports.values_mut() {
+                x.in_sync = false;
+            }
+        }
         engine.st = state;
         if changed {
             // A configuration change re-evaluates every object.
@@ -694,6 +716,24 @@ impl Engine {
     fn mark_due(&mut self, guid: Guid) {
         self.st.generation += 1;
         self.st.due.insert(guid, self.st.generation);
+        self.changed.remove(&guid);
+    }
+
+    /// Marks an object due because the attributes in `slots` were modified.
+    /// An object already due for another reason stays due for everything.
+    fn mark_modified(&mut self, guid: Guid, slots: &SlotSet) {
+        let whole = self.st.due.contains_key(&guid) && !self.changed.contains_key(&guid);
+        self.st.generation += 1;
+        self.st.due.insert(guid, self.st.generation);
+        if !whole {
+            self.changed.entry(guid).or_default().extend(slots);
+        }
+    }
+
+    /// The attributes modified since the object was last planned, when
+    /// modifications are all that made it due.
+    pub(crate) fn changed_slots(&self, guid: &Guid) -> Option<&SlotSet> {
+        self.changed.get(guid)
     }
 
     /// Merges a batch into the mirror (all or nothing) and stages its
@@ -732,8 +772,9 @@ impl Engine {
             self.full_read = Some(FullRead::default());
         }
         let mut touched = HashSet::new();
+        let mut modified: HashMap<Guid, SlotSet> = HashMap::new();
         for record in &batch.records {
-            self.apply_record(record, &mut touched);
+            self.apply_record(record, &mut touched, &mut modified);
             report.applied += 1;
             if let Some(f) = self.full_read.as_mut() {
                 if matches!(batch.header.kind, BatchKind::Full { .. }) {
@@ -793,6 +834,13 @@ impl Engine {
             .scope
             .pin_guids(&explain::MirrorEnv(&self.st.mirror));
         self.st.pins.extend(pins);
+        for (g, slots) in &modified {
+            if !touched.contains(g) {
+                self.st.failures.remove(g);
+                self.st.rejected.retain(|k| k.object != *g);
+                self.mark_modified(*g, slots);
+            }
+        }
         for g in touched {
             self.st.failures.remove(&g);
             self.st.rejected.retain(|k| k.object != g);
@@ -807,7 +855,15 @@ impl Engine {
         self.cfg.table.project(attributes)
     }
 
-    fn apply_record(&mut self, record: &Change, touched: &mut HashSet<Guid>) {
+    /// Applies one record to the mirror. Objects it touches go to `touched`
+    /// (due for everything), except an object whose own attributes a
+    /// modification changed: it goes to `modified` with those attributes.
+    fn apply_record(
+        &mut self,
+        record: &Change,
+        touched: &mut HashSet<Guid>,
+        modified: &mut HashMap<Guid, SlotSet>,
+    ) {
         match record {
             Change::Add {
                 guid,
@@ -836,7 +892,18 @@ impl Engine {
                 password_hash,
             } => {
                 let edits = self.edits(changes);
-                self.st.mirror.modify(*guid, &edits, touched);
+                // The object itself is due for its modified attributes;
+                // anything else the edit touches (a group's members) is
+                // due for everything.
+                let mut others = HashSet::new();
+                if self.st.mirror.modify(*guid, &edits, &mut others) {
+                    let slots = modified.entry(*guid).or_default();
+                    for (slot, _) in &edits {
+                        slots.insert(*slot);
+                    }
+                }
+                others.remove(guid);
+                touched.extend(others);
                 if let Some(h) = password_hash {
                     self.secrets.insert(*guid, h.clone());
                     touched.insert(*guid);
@@ -1065,11 +1132,18 @@ impl Engine {
         // Processed objects are no longer due, unless they failed or were
         // marked again since the plan.
         for (g, generation) in &plan.book.processed {
+            let in_sync = !failed_objects.contains_key(g)
+                && !held_objects.contains(g)
+                && plan.book.in_sync.contains(g);
+            if let Some(x) = self.st.exports.get_mut(g) {
+                x.in_sync = in_sync;
+            }
             if failed_objects.contains_key(g) {
                 continue;
             }
             if self.st.due.get(g) == Some(generation) {
                 self.st.due.remove(g);
+                self.changed.remove(g);
             }
             self.st.failures.remove(g);
             if !held_objects.contains(g) {
@@ -1081,6 +1155,14 @@ impl Engine {
         for op in &plan.ops {
             if !failed_objects.contains_key(&op.object) {
                 self.st.in_flight.remove(&op.object);
+            }
+        }
+        for g in failed_objects.keys() {
+            // Retried with every mapping: what failed is not among the
+            // attributes modified since.
+            self.changed.remove(g);
+            if let Some(x) = self.st.exports.get_mut(g) {
+                x.in_sync = false;
             }
         }
         let failed_now: Vec<Guid> = failed_objects
@@ -1198,6 +1280,7 @@ impl Engine {
                             members: Vec::new(),
                             status: ExportStatus::Active,
                             matched: MatchedBy::Created,
+                            in_sync: false,
                         },
                     );
                 }
@@ -1226,6 +1309,7 @@ impl Engine {
                         members: Vec::new(),
                         status: ExportStatus::Active,
                         matched,
+                        in_sync: false,
                     },
                 );
             }

@@ -10,7 +10,7 @@ use crate::deletion::{Category, GateItem, GateTotals, HoldWhy, Protection, Verdi
 use crate::expr::EvalContext;
 use crate::log::{ErrorCategory, LogEntry, Outcome, SkipReason};
 use crate::mapping::Flow;
-use crate::object::{AttrLookup, AttrName, ObjectKind, Value, Values};
+use crate::object::{AttrLookup, AttrName, ObjectKind, SlotSet, Value, Values};
 use crate::target::{
     Action, AttrChange, OpId, Reason, TargetId, TargetLookup, TargetOp, TargetRef, primary_smtp,
 };
@@ -60,6 +60,8 @@ pub(super) struct Planner<'a, T: ?Sized> {
     restored: HashSet<Guid>,
     failed: HashSet<Guid>,
     flows: Vec<Flow>,
+    /// Per mapping, where its target attribute sits in the export's values.
+    exported_at: Vec<u32>,
 }
 
 impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
@@ -83,6 +85,7 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
             restored: HashSet::new(),
             failed: HashSet::new(),
             flows: Vec::new(),
+            exported_at: Vec::new(),
         }
     }
 
@@ -346,6 +349,7 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
             members: Vec::new(),
             status: ExportStatus::Active,
             matched: super::MatchedBy::HardMatch,
+            in_sync: false,
         };
         self.delete(g, &x, reason);
     }
@@ -365,12 +369,15 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
         anchor_of(self.e, g)
     }
 
-    /// Evaluates the kind's mappings into `self.flows`.
+    /// Evaluates the kind's mappings into `self.flows`: all of them, or
+    /// with `changed`, those that read a changed attribute (see
+    /// [`crate::mapping::CompiledMappings::evaluate_changed`]).
     fn map(
         &mut self,
         g: Guid,
         kind: ObjectKind,
         creating: bool,
+        changed: Option<&SlotSet>,
     ) -> Result<(), (ErrorCategory, String)> {
         let Some(mappings) = self.e.cfg.mappings(kind) else {
             return Err((ErrorCategory::Other, format!("no mappings for kind {kind}")));
@@ -393,7 +400,10 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
             dn_value: Value::Dn(entry.dn.clone()),
         };
         let mut flows = std::mem::take(&mut self.flows);
-        let r = mappings.evaluate(&row, &mut ctx, creating, &mut flows);
+        let r = match changed {
+            Some(c) => mappings.evaluate_changed(&row, &mut ctx, c, &mut flows),
+            None => mappings.evaluate(&row, &mut ctx, creating, &mut flows),
+        };
         if r.is_ok() {
             self.resolve_references(g, mappings, &mut flows);
         }
@@ -470,7 +480,7 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
                 return;
             }
         };
-        if let Err((cat, msg)) = self.map(g, kind, true) {
+        if let Err((cat, msg)) = self.map(g, kind, true, None) {
             self.fail(g, kind, cat, None, msg, true);
             return;
         }
@@ -505,6 +515,7 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
                     Reason::NewObject,
                 );
                 self.created.insert(g, op.id);
+                self.book.in_sync.insert(g);
                 let id = op.id;
                 self.planned(op);
                 self.password(g, kind, TargetRef::CreatedBy(id));
@@ -619,19 +630,39 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
             // Back in scope within the grace period: the mapping re-enables it.
             self.book.deprovision_cancelled.push(g);
         }
-        if let Err((cat, msg)) = self.map(g, kind, restoring) {
+        // Only attributes were modified since an export that holds every
+        // mapping's flow: the mappings that read none of them are skipped.
+        let changed = self
+            .e
+            .changed_slots(&g)
+            .filter(|_| x.in_sync && !uncertain && !restoring)
+            .filter(|_| !self.e.st.deprovision_after.contains_key(&g));
+        if let Err((cat, msg)) = self.map(g, kind, restoring, changed) {
             self.fail(g, kind, cat, None, msg, true);
             return;
         }
         let Some(mappings) = self.e.cfg.mappings(kind) else {
             return;
         };
+        let at = &mut self.exported_at;
+        if changed.is_none() {
+            locate_exported(mappings, x, at);
+        }
         let mut changes = Vec::new();
         for (i, f) in self.flows.iter().enumerate() {
+            if matches!(f, Flow::Ignore) {
+                continue;
+            }
             let Some(t) = mappings.target(i) else {
                 continue;
             };
-            let from = x.value(t.name.as_str());
+            let from = match at.get(i) {
+                Some(&j) if changed.is_none() => x
+                    .values
+                    .get(j as usize)
+                    .map_or(&[][..], |(_, v)| v.as_slice()),
+                _ => x.value(t.name.as_str()),
+            };
             match f {
                 // After a crash the target may hold anything: write it all.
                 Flow::Set(v) if uncertain => changes.push(AttrChange {
@@ -696,6 +727,9 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
                 op,
                 dn,
             });
+        }
+        if disable_at.is_none() {
+            self.book.in_sync.insert(g);
         }
         if !changes.is_empty() {
             let op = self.op(
@@ -1319,6 +1353,29 @@ impl<T: TargetLookup + ?Sized> crate::expr::UniquenessOracle for TargetOracle<'_
             self.target.find_by_proxy_address(address).is_some()
         } else {
             false
+        }
+    }
+}
+
+/// Fills `at` with, per mapping of `mappings`, the index of its target
+/// attribute in `x.values` (`u32::MAX`: not exported). The values are kept
+/// in mapping order (a create exports them so; an update appends the
+/// newly set ones), so each name is found by a scan resuming after the
+/// last one found, comparing names that are mostly the configuration's own
+/// (pointer-equal); one pass instead of one search per mapping.
+fn locate_exported(mappings: &crate::mapping::CompiledMappings, x: &Exported, at: &mut Vec<u32>) {
+    at.clear();
+    at.resize(mappings.len(), u32::MAX);
+    let mut next = 0;
+    for (j, (name, _)) in x.values.iter().enumerate() {
+        let found = (next..mappings.len())
+            .find(|&i| mappings.target(i).is_some_and(|t| t.name == *name))
+            .or_else(|| mappings.index_of(name.as_str()));
+        if let (Some(i), Ok(j)) = (found, u32::try_from(j)) {
+            if let Some(slot) = at.get_mut(i) {
+                *slot = j;
+            }
+            next = i + 1;
         }
     }
 }

@@ -37,7 +37,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::expr::{self, EvalContext, Expression, Output};
-use crate::object::{AttrLookup, AttrName, AttrTable, ObjectKind, Slot, Value, Values};
+use crate::object::{AttrLookup, AttrName, AttrTable, ObjectKind, Slot, SlotSet, Value, Values};
 
 /// The type of a target attribute (the provisioning schema's types).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -767,10 +767,42 @@ impl CompiledMappings {
         creating: bool,
         out: &mut Vec<Flow>,
     ) -> Result<(), MappingFailure> {
+        self.evaluate_in(row, ctx, creating, None, out)
+    }
+
+    /// [`CompiledMappings::evaluate`] for an update of an object whose
+    /// last export holds every mapping's flow and of which only the
+    /// `changed` attributes changed since: a mapping that reads none of
+    /// them gives what it gave then and flows [`Flow::Ignore`]. Mappings
+    /// whose result depends on more than the object's values (the clock,
+    /// random values, the target, references to other objects) are always
+    /// evaluated.
+    pub fn evaluate_changed<A: AttrLookup>(
+        &self,
+        row: &A,
+        ctx: &mut EvalContext<'_>,
+        changed: &SlotSet,
+        out: &mut Vec<Flow>,
+    ) -> Result<(), MappingFailure> {
+        self.evaluate_in(row, ctx, false, Some(changed), out)
+    }
+
+    fn evaluate_in<A: AttrLookup>(
+        &self,
+        row: &A,
+        ctx: &mut EvalContext<'_>,
+        creating: bool,
+        changed: Option<&SlotSet>,
+        out: &mut Vec<Flow>,
+    ) -> Result<(), MappingFailure> {
         out.clear();
         out.reserve(self.mappings.len());
         let presence = Presence::of(row);
         for m in &self.mappings {
+            if changed.is_some_and(|c| !m.may_change(c)) {
+                out.push(Flow::Ignore);
+                continue;
+            }
             let flow = match m.step(row, &presence, creating) {
                 Step::Ignore => Flow::Ignore,
                 Step::Known(Ok(flow)) => flow.clone(),
@@ -827,6 +859,14 @@ impl Presence {
 }
 
 impl CompiledMapping {
+    /// Whether this mapping's flow may differ from the last one when only
+    /// the `changed` attributes changed.
+    fn may_change(&self, changed: &SlotSet) -> bool {
+        matches!(self.quick, Quick::Eval)
+            || self.target.ty == TargetType::Reference
+            || changed.contains_any(&self.slots)
+    }
+
     #[inline]
     fn step<'m, 'r, A: AttrLookup>(
         &'m self,

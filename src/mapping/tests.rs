@@ -471,3 +471,92 @@ fn attributes_past_the_presence_bitmap_are_searched() {
     // a join of nothing is "", and an empty string flows as no value
     assert_eq!(flows, vec![Flow::Unset, Flow::Unset, Flow::Unset]);
 }
+
+#[test]
+fn evaluate_changed_skips_the_mappings_that_read_no_changed_attribute() {
+    let cfg = MappingConfig {
+        custom: vec![
+            AttributeMapping::expression("DisplayName", r#"Join(" ", [givenName], [sn])"#),
+            AttributeMapping::expression("Title", "Now()"),
+        ],
+        ..MappingConfig::default()
+    };
+    let (m, mut table) = compile(ObjectKind::User, &cfg);
+    let attrs = Attributes::new()
+        .with("userPrincipalName", [s("ann@contoso.com")])
+        .with("sAMAccountName", [s("ann")])
+        .with("givenName", [s("Ann")])
+        .with("sn", [s("Lee")])
+        .with("department", [s("Sales")])
+        .with(
+            "manager",
+            [Value::Dn(crate::dn::Dn::parse("CN=Boss,DC=corp").unwrap())],
+        );
+    let row: Row = table.project(&attrs);
+    let mut ctx = EvalContext::new(Timestamp::from_secs(1_700_000_000));
+    let mut all = Vec::new();
+    m.evaluate(&row, &mut ctx, false, &mut all).unwrap();
+    let mut changed = SlotSet::new();
+    changed.insert(table.intern("sn").unwrap());
+    let mut some = Vec::new();
+    m.evaluate_changed(&row, &mut ctx, &changed, &mut some)
+        .unwrap();
+    assert_eq!(some.len(), all.len());
+    for (i, (a, b)) in all.iter().zip(&some).enumerate() {
+        let t = m.target(i).unwrap();
+        let reads_sn = t.name.is("DisplayName") || t.name.is("Surname");
+        // The clock and references to other objects are always evaluated.
+        let always = t.name.is("Title") || t.ty == TargetType::Reference;
+        if reads_sn || always {
+            assert_eq!(a, b, "{} is evaluated", t.name);
+        } else {
+            assert_eq!(*b, Flow::Ignore, "{} reads no changed attribute", t.name);
+        }
+    }
+    assert!(matches!(flow_of(&m, &some, "DisplayName"), Flow::Set(v) if v[0] == s("Ann Lee")));
+    assert!(matches!(flow_of(&m, &some, "Department"), Flow::Ignore));
+    assert!(matches!(flow_of(&m, &some, "Manager"), Flow::Set(_)));
+    assert!(matches!(flow_of(&m, &some, "Title"), Flow::Set(_)));
+    // Every slot changed: the same flows as a full evaluation, constants
+    // aside.
+    let mut every = SlotSet::new();
+    for i in 0..=u16::MAX {
+        if table.names().len() <= usize::from(i) {
+            break;
+        }
+        every.insert(crate::object::Slot(i));
+    }
+    m.evaluate_changed(&row, &mut ctx, &every, &mut some)
+        .unwrap();
+    for (i, (a, b)) in all.iter().zip(&some).enumerate() {
+        // A constant reads nothing: it never changes.
+        if m.mappings[i].slots.is_empty() && !matches!(m.mappings[i].quick, Quick::Eval) {
+            assert_eq!(*b, Flow::Ignore);
+        } else {
+            assert_eq!(a, b, "{}", m.mappings[i].target.name);
+        }
+    }
+}
+
+#[test]
+fn slot_sets_hold_what_was_inserted_and_everything_past_the_bitmap() {
+    use crate::object::Slot;
+    let mut a = SlotSet::new();
+    assert!(!a.contains(Slot(0)));
+    a.insert(Slot(3));
+    a.insert(Slot(200));
+    assert!(a.contains(Slot(3)) && a.contains(Slot(200)));
+    assert!(!a.contains(Slot(4)) && !a.contains(Slot(64 + 3)));
+    assert!(a.contains_any(&[Slot(9), Slot(200)]));
+    assert!(!a.contains_any(&[Slot(9), Slot(10)]));
+    let mut b = SlotSet::new();
+    b.insert(Slot(9));
+    a.extend(&b);
+    assert!(a.contains(Slot(9)));
+    // A slot past the bitmap: never a missed change.
+    let mut c = SlotSet::new();
+    c.insert(Slot(300));
+    assert!(c.contains(Slot(0)) && c.contains(Slot(300)));
+    b.extend(&c);
+    assert!(b.contains(Slot(12)));
+}

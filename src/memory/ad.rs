@@ -29,7 +29,7 @@ use crate::change::{
     Watermark,
 };
 use crate::dn::{Dn, DnError};
-use crate::object::{Attributes, ObjectKind, Secret, SourceObject, Value, Values};
+use crate::object::{AttrName, Attributes, ObjectKind, Secret, SourceObject, Value, Values};
 use crate::source::{DirectorySource, SourceError};
 
 /// The attribute name of ms-DS-ConsistencyGuid as the default mappings
@@ -178,6 +178,26 @@ struct Entry {
     password_hash: Option<Secret>,
     /// The USN of the last password change.
     password_usn: i64,
+    /// The last USN at which the object was created, renamed, moved or
+    /// restored: a delta from before it reports the whole object.
+    whole_usn: i64,
+    /// Per attribute, the USN of its last change (AD's per-attribute
+    /// replication metadata), for deltas of changed attributes.
+    attr_usn: HashMap<AttrName, i64>,
+    /// The attributes as of the last USN, to learn which a write changed.
+    stamped: Attributes,
+}
+
+/// What a delta reports of an object written since the watermark.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DeltaStyle {
+    /// Its whole current state (an `add` record), as a uSNChanged read does.
+    #[default]
+    WholeObjects,
+    /// Only the attributes written since (a `modify` record), as DirSync
+    /// does; an object created, renamed, moved or restored since is still
+    /// reported whole.
+    ChangedAttributes,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -220,6 +240,7 @@ pub struct InMemoryAd {
     source: ConfigId,
     dc: String,
     page_size: usize,
+    delta_style: DeltaStyle,
 }
 
 fn bad_name(name: &str, source: DnError) -> AdError {
@@ -272,6 +293,7 @@ impl InMemoryAd {
             source: ConfigId::new(&dns_domain),
             dc: format!("dc1.{dns_domain}"),
             page_size: 1000,
+            delta_style: DeltaStyle::default(),
         };
         ad.invocation_id = ad.next_guid();
         Ok(ad)
@@ -293,6 +315,12 @@ impl InMemoryAd {
     fn bump(&mut self) -> i64 {
         self.usn += 1;
         self.usn
+    }
+
+    /// Chooses what deltas report of a modified object: its whole state
+    /// (the default) or the attributes written since the watermark.
+    pub fn set_delta_style(&mut self, style: DeltaStyle) {
+        self.delta_style = style;
     }
 
     /// Names the configuration its change batches are read for (default:
@@ -413,8 +441,14 @@ impl InMemoryAd {
                 usn_changed: usn,
                 password_hash: None,
                 password_usn: 0,
+                whole_usn: usn,
+                attr_usn: HashMap::new(),
+                stamped: Attributes::new(),
             },
         );
+        if let Some(e) = self.entries.get_mut(&guid) {
+            e.stamped = e.object.attributes.clone();
+        }
         Ok(guid)
     }
 
@@ -567,6 +601,26 @@ impl InMemoryAd {
         if let Some(e) = self.entries.get_mut(&guid) {
             e.usn_changed = usn;
             e.object.attributes.set("uSNChanged", [Value::Int(usn)]);
+            let now = &e.object.attributes;
+            for (name, values) in now.iter() {
+                if e.stamped.get(name.as_str()) != values {
+                    e.attr_usn.insert(name.clone(), usn);
+                }
+            }
+            for (name, _) in e.stamped.iter() {
+                if !now.contains(name.as_str()) {
+                    e.attr_usn.insert(name.clone(), usn);
+                }
+            }
+            e.stamped = now.clone();
+        }
+    }
+
+    /// Marks an object to be reported whole by deltas from before now.
+    fn stamp_whole(&mut self, guid: Guid) {
+        self.stamp(guid);
+        if let Some(e) = self.entries.get_mut(&guid) {
+            e.whole_usn = e.usn_changed;
         }
     }
 
@@ -794,7 +848,7 @@ impl InMemoryAd {
                 rebase_links(&mut e.object.attributes, &old, &new_dn);
             }
         }
-        self.stamp(guid);
+        self.stamp_whole(guid);
         Ok(())
     }
 
@@ -967,7 +1021,7 @@ impl InMemoryAd {
         entry.recycled = Attributes::new();
         self.by_dn.remove(&old_dn);
         self.by_dn.insert(target.clone(), guid);
-        self.stamp(guid);
+        self.stamp_whole(guid);
         Ok(target)
     }
 
@@ -1038,6 +1092,35 @@ impl InMemoryAd {
             highest_usn: self.usn,
             invocation_id: self.invocation_id,
         }
+    }
+}
+
+/// The attributes of `e` written after USN `from`, as replaced values.
+fn modify_record(e: &Entry, from: i64, password_hash: Option<Secret>) -> Change {
+    let mut names: Vec<&AttrName> = e
+        .attr_usn
+        .iter()
+        .filter(|(_, usn)| **usn > from)
+        .map(|(n, _)| n)
+        .collect();
+    names.sort();
+    Change::Modify {
+        guid: e.object.guid,
+        changes: names
+            .into_iter()
+            .map(|n| change::AttrChange {
+                name: n.clone(),
+                op: change::AttrOp::Replace(
+                    e.object
+                        .attributes
+                        .get(n.as_str())
+                        .iter()
+                        .cloned()
+                        .collect(),
+                ),
+            })
+            .collect(),
+        password_hash,
     }
 }
 
@@ -1202,7 +1285,12 @@ impl DirectorySource for InMemoryAd {
                 } else {
                     // A hash travels only when it changed since the watermark.
                     let hash = e.password_hash.clone().filter(|_| e.password_usn > from);
-                    add_record(&e.object, hash)
+                    match self.delta_style {
+                        DeltaStyle::ChangedAttributes if e.whole_usn <= from => {
+                            modify_record(e, from, hash)
+                        }
+                        _ => add_record(&e.object, hash),
+                    }
                 }
             })
             .collect();

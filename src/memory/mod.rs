@@ -14,7 +14,7 @@ mod ad;
 mod entra;
 mod source;
 
-pub use ad::{AdError, ChangedSince, FullRead, InMemoryAd, Tombstone};
+pub use ad::{AdError, ChangedSince, DeltaStyle, FullRead, InMemoryAd, Tombstone};
 pub use entra::{
     CloudObject, FaultRule, InMemoryTarget, LoggedOp, PasswordState, SOFT_DELETE_RETENTION_SECS,
 };

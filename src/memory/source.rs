@@ -75,6 +75,11 @@ impl<'a> AdSource<'a> {
                 guid,
                 password_hash,
                 ..
+            }
+            | Change::Modify {
+                guid,
+                password_hash,
+                ..
             } = record
             {
                 if let Some(i) = self.passwords.iter().position(|(o, _)| o == guid) {

@@ -21,7 +21,7 @@ use idsync::config::SyncConfig;
 use idsync::deletion::DeletionConfig;
 use idsync::dn::Dn;
 use idsync::engine::{Engine, IngestError, State};
-use idsync::memory::{AdSource, InMemoryAd, InMemoryTarget};
+use idsync::memory::{AdSource, DeltaStyle, InMemoryAd, InMemoryTarget};
 use idsync::object::{ObjectKind, Value};
 use idsync::scope::OuScope;
 use idsync::source::{DirectorySource, SourceError};
@@ -57,6 +57,12 @@ pub enum Op {
     /// Flip userAccountControl between enabled and disabled.
     ToggleEnabled {
         user: u8,
+    },
+    /// Mark a user a leaver (extensionAttribute15, which the user scoping
+    /// filter excludes) or clear the mark: scope crossed by a modification.
+    SetLeaver {
+        user: u8,
+        on: bool,
     },
     /// A new RDN (same parent).
     Rename {
@@ -118,6 +124,11 @@ pub enum Op {
     /// its records are dropped (the engine never sees them) and the queue
     /// asks for a full sync, which runs at once.
     QueueOverflow,
+    /// What the AD's deltas report of a modified object: the attributes
+    /// written since (DirSync; the default) or its whole state.
+    DeltaStyle {
+        changed: bool,
+    },
 }
 
 /// What the harness counted.
@@ -171,6 +182,7 @@ impl Sim {
     /// of automatic deletion with a threshold that never holds.
     pub fn new(hold: bool) -> Result<Sim, String> {
         let mut ad = InMemoryAd::new("DC=corp,DC=example,DC=com").map_err(|e| e.to_string())?;
+        ad.set_delta_style(DeltaStyle::ChangedAttributes);
         let root = ad.domain().clone();
         let in_g = ad.add_ou(&root, "Staff").map_err(|e| e.to_string())?;
         let out_g = ad.add_ou(&root, "Alumni").map_err(|e| e.to_string())?;
@@ -191,6 +203,10 @@ impl Sim {
         config.domain.fqdn = "corp.example.com".into();
         config.domain.netbios = "CORP".into();
         config.scope.ous = vec![OuScope::dn(in_ou.as_str())];
+        config.scope.filters = serde_json::from_value(serde_json::json!({"user": {"groups": [[
+            {"attribute": "extensionAttribute15", "operator": "IS NULL"}
+        ]]}}))
+        .map_err(|e| e.to_string())?;
         config.deletion = if hold {
             DeletionConfig::default()
         } else {
@@ -298,6 +314,12 @@ impl Sim {
                     );
                 }
             }
+            Op::SetLeaver { user, on } => {
+                if let Some(g) = Self::pick(&self.users, user) {
+                    let values = if on { vec![s("leaver")] } else { Vec::new() };
+                    let _ = self.ad.set(g, "extensionAttribute15", values);
+                }
+            }
             Op::ToggleEnabled { user } => {
                 if let Some(g) = Self::pick(&self.users, user) {
                     let uac = self
@@ -379,6 +401,11 @@ impl Sim {
             Op::Settle => self.settle()?,
             Op::ChangeConfig { widen, tag } => self.change_config(widen, tag)?,
             Op::QueueOverflow => self.overflow()?,
+            Op::DeltaStyle { changed } => self.ad.set_delta_style(if changed {
+                DeltaStyle::ChangedAttributes
+            } else {
+                DeltaStyle::WholeObjects
+            }),
         }
         Ok(())
     }

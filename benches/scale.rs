@@ -45,6 +45,36 @@ fn scale(c: &mut Criterion) {
         let (mut engine, mut dir) = support::synced(0x5ca1e ^ objects, users, groups, 30);
         let target = TargetView::default();
         let mut seed = 1u64;
+        // Three untimed batches with their phases timed apart, printed:
+        // which phase grows with the mirror (the first after the build
+        // also pays for first touches of memory).
+        for _ in 0..3 {
+            seed += 1;
+            let json = support::delta(&mut dir, seed, BATCH, support::Mix::Steady)
+                .to_json()
+                .expect("encodable");
+            let t0 = Instant::now();
+            let batch = ChangeBatch::from_json(&json).expect("decodes");
+            let t1 = Instant::now();
+            engine.ingest(&batch).expect("ingests");
+            let t2 = Instant::now();
+            let plan = engine.plan(support::now(), &target);
+            let t3 = Instant::now();
+            let results = support::ack(&plan);
+            engine
+                .commit(&plan, &results, support::now())
+                .expect("commits");
+            let t4 = Instant::now();
+            println!(
+                "scale {label}: {} objects; one batch of {BATCH}: decode {:?}, ingest {:?}, plan {:?} ({} ops), commit (untimed) {:?}",
+                engine.mirror().len(),
+                t1 - t0,
+                t2 - t1,
+                t3 - t2,
+                plan.ops.len(),
+                t4 - t3
+            );
+        }
         group.bench_function(BenchmarkId::new("per_change_1k", label), |b| {
             b.iter_custom(|iters| {
                 let mut timed = Duration::ZERO;

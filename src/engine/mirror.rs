@@ -25,7 +25,8 @@ pub struct MirrorEntry {
     pub dn: Dn,
     /// Its kind.
     pub kind: ObjectKind,
-    /// Its objectClass values, joined (kept for explaining unsupported kinds).
+    /// For an unsupported kind, its objectClass values, joined (to explain
+    /// why it is skipped); empty for users, groups and contacts.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub object_class: String,
     /// The configuration-needed attributes, by slot.

@@ -877,11 +877,18 @@ impl Engine {
                     .filter_map(Value::as_str)
                     .collect();
                 let kind = ObjectKind::classify(classes.iter().copied());
+                // Kept only to explain why an object of another kind is
+                // skipped: a user's four classes are in its row anyway.
+                let object_class = if kind == ObjectKind::Unsupported {
+                    classes.join(",")
+                } else {
+                    String::new()
+                };
                 let row = self.row_from(attributes);
                 self.st.gone.remove(guid);
                 self.st
                     .mirror
-                    .upsert(*guid, dn.clone(), kind, classes.join(","), row, touched);
+                    .upsert(*guid, dn.clone(), kind, object_class, row, touched);
                 if let Some(h) = password_hash {
                     self.secrets.insert(*guid, h.clone());
                 }

@@ -1143,11 +1143,13 @@ fn add_record(object: &SourceObject, password_hash: Option<Secret>) -> Change {
 ///   engine's deletion safeguards exist for).
 /// - `changes_since`: a delta from a uSNChanged watermark of this DC and
 ///   invocationId, in USN order: every live object written since as an
-///   `add` of its current state, with the password hash only when it changed
-///   since the watermark (DirSync semantics: latest state, so the
-///   engine's replace-and-rebase handles renames and moves; children of a
-///   moved container are not reported), every object deleted since as a
-///   `delete`. A watermark of another DC, another invocationId (after
+///   `add` of its current state, or with [`DeltaStyle::ChangedAttributes`]
+///   as a `modify` of the attributes written since (an object created,
+///   renamed, moved or restored since stays an `add`), with the password
+///   hash only when it changed since the watermark (DirSync semantics:
+///   latest values, so the engine's replace-and-rebase handles renames and
+///   moves; children of a moved container are not reported), every object
+///   deleted since as a `delete`. A watermark of another DC, another invocationId (after
 ///   [`InMemoryAd::restore_from_backup`]), a higher USN, a DirSync cookie or
 ///   none is [`SourceError::WatermarkVoid`].
 ///

@@ -62,6 +62,10 @@ pub(super) struct Planner<'a, T: ?Sized> {
     flows: Vec<Flow>,
     /// Per mapping, where its target attribute sits in the export's values.
     exported_at: Vec<u32>,
+    /// Looked up once per plan, not once per object.
+    default_domain: std::sync::Arc<str>,
+    dn_slot: Option<crate::object::Slot>,
+    guid_slot: Option<crate::object::Slot>,
 }
 
 impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
@@ -86,6 +90,9 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
             failed: HashSet::new(),
             flows: Vec::new(),
             exported_at: Vec::new(),
+            default_domain: std::sync::Arc::from(e.cfg.source.tenant.default_domain.as_str()),
+            dn_slot: e.cfg.table.get("distinguishedName"),
+            guid_slot: e.cfg.table.get("objectGUID"),
         }
     }
 
@@ -390,12 +397,12 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
         };
         let mut ctx = EvalContext::new(self.now)
             .with_seed(seed_of(g))
-            .with_default_domain(&self.e.cfg.source.tenant.default_domain)
             .with_oracle(&oracle);
+        ctx.default_domain = Some(self.default_domain.clone());
         let row = ObjectRow {
             entry,
-            dn_slot: self.e.cfg.table.get("distinguishedName"),
-            guid_slot: self.e.cfg.table.get("objectGUID"),
+            dn_slot: self.dn_slot,
+            guid_slot: self.guid_slot,
             guid_value: Value::bytes(&g.to_ad_bytes()),
             dn_value: Value::Dn(entry.dn.clone()),
         };
@@ -485,20 +492,22 @@ impl<'a, T: TargetLookup + ?Sized> Planner<'a, T> {
             return;
         }
         let attributes = self.mapped_attributes(kind);
-        let first = |name: &str| -> Option<String> {
-            attributes
-                .iter()
-                .find(|(n, _)| n.is(name))
-                .and_then(|(_, v)| v.first())
-                .map(|v| v.to_string())
-        };
-        let upn = first("UserPrincipalName");
-        let proxies: Vec<String> = attributes
+        // Mapped strings are borrowed; another value's text is rendered.
+        fn text(v: &Value) -> std::borrow::Cow<'_, str> {
+            v.as_str()
+                .map_or_else(|| v.to_string().into(), std::borrow::Cow::Borrowed)
+        }
+        let upn = attributes
+            .iter()
+            .find(|(n, _)| n.is("UserPrincipalName"))
+            .and_then(|(_, v)| v.first())
+            .map(text);
+        let proxies: Vec<std::borrow::Cow<'_, str>> = attributes
             .iter()
             .find(|(n, _)| n.is("ProxyAddresses"))
-            .map(|(_, v)| v.iter().map(|x| x.to_string()).collect())
+            .map(|(_, v)| v.iter().map(text).collect())
             .unwrap_or_default();
-        let smtp = primary_smtp(proxies.iter().map(String::as_str)).map(str::to_owned);
+        let smtp = primary_smtp(proxies.iter().map(|p| &**p)).map(str::to_owned);
         let input = MatchInput {
             kind,
             anchor,

@@ -734,8 +734,7 @@ impl<'p, 'c, 'o, A: AttrLookup + ?Sized> Eval<'p, 'p, 'c, 'o, A> {
     fn f_trim(&mut self, func: Func, ids: &'p [NodeId], aux: &'p Aux) -> R<'p> {
         let name = func.name();
         map(self.arg(ids, 0)?, |s| {
-            let t = s.trim();
-            Ok((t.len() != s.len()).then(|| t.to_owned()))
+            Ok((!super::text::is_trimmed(s)).then(|| s.trim().to_owned()))
         })
     }
 

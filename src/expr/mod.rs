@@ -93,6 +93,7 @@ mod eval;
 mod syntax;
 mod text;
 
+pub(crate) use text::is_trimmed;
 pub use text::translate_regex as translate_dotnet_regex;
 
 use std::fmt;

@@ -40,6 +40,21 @@ fn is_combining(c: char) -> bool {
     matches!(c, '\u{300}'..='\u{36f}')
 }
 
+/// Whether `s` equals `s.trim()`: its first and last characters are not
+/// white space. An ASCII end is decided from its byte (most values); a
+/// non-ASCII end by `str::trim`'s own rule.
+pub(crate) fn is_trimmed(s: &str) -> bool {
+    // `char::is_whitespace` for ASCII: U+0009..=U+000D and U+0020.
+    let ascii_space = |b: u8| matches!(b, b'\t'..=b'\r' | b' ');
+    match s.as_bytes() {
+        [] => true,
+        [a, .., z] | [a @ z] if a.is_ascii() && z.is_ascii() => {
+            !ascii_space(*a) && !ascii_space(*z)
+        }
+        _ => s.trim().len() == s.len(),
+    }
+}
+
 /// Replaces the characters of Microsoft's table (precomposed, or a base
 /// letter followed by combining marks) with their plain equivalents; every
 /// other character is kept. Returns `None` when nothing changes.
@@ -411,5 +426,37 @@ mod tests {
         );
         assert_eq!(translate_replacement("cost $").unwrap(), "cost $$");
         assert!(translate_replacement("$_").is_err());
+    }
+}
+
+#[cfg(test)]
+mod trimmed_tests {
+    use super::is_trimmed;
+    use proptest::prelude::*;
+
+    #[test]
+    fn ends_decide() {
+        for (s, want) in [
+            ("", true),
+            ("a", true),
+            (" a", false),
+            ("a\t", false),
+            ("a\u{b}", false),
+            ("\u{a0}a", false),
+            ("a\u{3000}", false),
+            ("é b é", true),
+            ("x", true),
+            (" ", false),
+        ] {
+            assert_eq!(is_trimmed(s), want, "{s:?}");
+            assert_eq!(is_trimmed(s), s.trim().len() == s.len(), "{s:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn agrees_with_trim(s in "[ \t\n\u{b}\u{c}\ra-zé\u{a0}\u{85}\u{2028}\u{3000}]{0,6}") {
+            prop_assert_eq!(is_trimmed(&s), s.trim().len() == s.len());
+        }
     }
 }

@@ -914,7 +914,7 @@ impl CompiledMapping {
                 .map(Flow::Set)
                 .map_err(|e| self.fail(e, true)),
             (Quick::Trim(_), [v @ Value::Str(s)])
-                if !s.is_empty() && s.trim().len() == s.len() && fits(&self.target, v) =>
+                if !s.is_empty() && expr::is_trimmed(s) && fits(&self.target, v) =>
             {
                 Ok(Flow::Set(Values::from_buf([v.clone()])))
             }

@@ -754,6 +754,17 @@ impl Row {
         self.0.is_empty()
     }
 
+    /// Replaces every value equal to `from` with `to`, in every slot.
+    pub fn replace_value(&mut self, from: &Value, to: &Value) {
+        for (_, values) in &mut self.0 {
+            for v in values.iter_mut() {
+                if v == from {
+                    *v = to.clone();
+                }
+            }
+        }
+    }
+
     /// Frees spare capacity (the mirror keeps rows for a long time).
     pub fn shrink_to_fit(&mut self) {
         self.0.shrink_to_fit();

@@ -720,6 +720,112 @@ fn references_resolve_to_target_ids_once_the_referenced_object_is_exported() {
 }
 
 #[test]
+fn a_renamed_manager_stays_the_manager_of_its_reports() {
+    // AD rewrites the DN in its reports' manager values when the manager is
+    // renamed or moved and reports neither; the mirror rewrites them too,
+    // or the next change of a report would clear its manager.
+    let mut e = Engine::new(&config()).unwrap();
+    let mut t = target();
+    let boss = user(1, "Ann Lee", "OU=Staff");
+    let mut report = user(2, "Bob Ray", "OU=Staff");
+    if let Change::Add { attributes, .. } = &mut report {
+        attributes.set(
+            "manager",
+            [Value::Dn(dn(&format!("CN=Ann Lee,OU=Staff,{DOMAIN}")))],
+        );
+    }
+    let team = group(10, "Team", "OU=Staff", &[&report]);
+    e.ingest(&full(100, vec![ou(100, "Staff"), boss, report, team]))
+        .unwrap();
+    cycle(&mut e, &mut t, now(0));
+    cycle(&mut e, &mut t, now(1));
+    let bob = target_id(&e, 2);
+    let ann = Value::str(target_id(&e, 1).as_str());
+    assert_eq!(t.attribute(&bob, "Manager"), std::slice::from_ref(&ann));
+    // Ann is renamed, then Bob is renamed too (his group's member value
+    // follows), then Bob's title changes: nothing else.
+    let renamed = |n: u128, cn: &str| Change::Move {
+        guid: guid(n),
+        dn: dn(&format!("CN={cn},OU=Staff,{DOMAIN}")),
+        changes: Vec::new(),
+        password_hash: None,
+    };
+    e.ingest(&delta(
+        100,
+        101,
+        vec![renamed(1, "Ann Lee-Smith"), renamed(2, "Bob Ray-Jones")],
+    ))
+    .unwrap();
+    cycle(&mut e, &mut t, now(2));
+    e.ingest(&delta(
+        101,
+        102,
+        vec![set_attr(2, "title", [Value::str("Lead")])],
+    ))
+    .unwrap();
+    let (plan, _, report) = cycle(&mut e, &mut t, now(3));
+    assert_eq!(report.failed, 0);
+    let changed: Vec<String> = plan
+        .ops
+        .iter()
+        .flat_map(|op| match &op.action {
+            Action::Update { changes, .. } => changes.iter().map(|c| c.name.to_string()).collect(),
+            other => vec![other.name().to_owned()],
+        })
+        .collect();
+    assert_eq!(changed, vec!["Title".to_owned()]);
+    assert_eq!(t.attribute(&bob, "Manager"), std::slice::from_ref(&ann));
+    let row_manager = e
+        .mirror()
+        .get(&guid(2))
+        .unwrap()
+        .row
+        .iter()
+        .find_map(|(_, v)| {
+            v.iter().find_map(|x| match x {
+                Value::Dn(d) => Some(d.to_string()),
+                _ => None,
+            })
+        });
+    assert_eq!(
+        row_manager,
+        Some(format!("CN=Ann Lee-Smith,OU=Staff,{DOMAIN}"))
+    );
+    // Bob leaves the group by his new DN: the removal matches the rebased
+    // member value.
+    e.ingest(&delta(
+        102,
+        103,
+        vec![Change::Modify {
+            guid: guid(10),
+            changes: vec![AttrChange {
+                name: "member".into(),
+                op: AttrOp::Incremental {
+                    add: Default::default(),
+                    remove: [Value::Dn(dn(&format!(
+                        "CN=Bob Ray-Jones,OU=Staff,{DOMAIN}"
+                    )))]
+                    .into_iter()
+                    .collect(),
+                },
+            }],
+            password_hash: None,
+        }],
+    ))
+    .unwrap();
+    let (plan, _, _) = cycle(&mut e, &mut t, now(4));
+    let acts: Vec<&str> = plan.ops.iter().map(|o| o.action.name()).collect();
+    assert_eq!(acts, vec!["removeMember"]);
+    assert!(
+        e.mirror()
+            .get(&guid(10))
+            .unwrap()
+            .unresolved_members
+            .is_empty()
+    );
+}
+
+#[test]
 fn a_crash_between_apply_and_commit_leaves_nothing_behind() {
     let mut c = config();
     c.deletion = DeletionConfig::automatic(10);

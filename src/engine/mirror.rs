@@ -67,6 +67,11 @@ pub struct Mirror {
     /// member DN not yet known -> groups that list it.
     #[serde(skip)]
     waiting: HashMap<Dn, Vec<Guid>>,
+    /// DN value -> objects whose rows hold it (`manager`, `member`, ...):
+    /// when the object at that DN moves, AD changes the DN in the
+    /// referrers' values without reporting them, and so does the mirror.
+    #[serde(skip)]
+    refs: HashMap<Dn, Vec<Guid>>,
     /// The slot of `member` in the configuration's table, if any.
     member_slot: Option<Slot>,
 }
@@ -90,7 +95,9 @@ impl Mirror {
         self.member_of.clear();
         self.children.clear();
         self.waiting.clear();
+        self.refs.clear();
         for (g, e) in &self.objects {
+            index_refs(&mut self.refs, *g, &e.row);
             for m in &e.members {
                 self.member_of.entry(*m).or_default().push(*g);
             }
@@ -99,6 +106,27 @@ impl Mirror {
             }
             if let Some(p) = e.dn.parent() {
                 self.children.entry(p).or_default().insert(*g);
+            }
+        }
+    }
+
+    /// Rewrites the DN values naming `old` to `new` in every row that holds
+    /// them; the referrers are due again (an expression may read the DN).
+    fn rebase_refs(&mut self, old: &Dn, new: &Dn, touched: &mut HashSet<Guid>) {
+        let Some(referrers) = self.refs.remove(old) else {
+            return;
+        };
+        let (from, to) = (Value::Dn(old.clone()), Value::Dn(new.clone()));
+        for r in &referrers {
+            if let Some(e) = self.objects.get_mut(r) {
+                e.row.replace_value(&from, &to);
+                touched.insert(*r);
+            }
+        }
+        let list = self.refs.entry(new.clone()).or_default();
+        for r in referrers {
+            if !list.contains(&r) {
+                list.push(r);
             }
         }
     }
@@ -198,8 +226,10 @@ impl Mirror {
         entry.dn = dn.clone();
         entry.kind = kind;
         entry.object_class = object_class;
-        entry.row = row;
+        let old_row = std::mem::replace(&mut entry.row, row);
         entry.row.shrink_to_fit();
+        unindex_refs(&mut self.refs, guid, &old_row);
+        index_refs(&mut self.refs, guid, &entry.row);
         self.refresh_members(guid, touched);
         self.resolve_pending_for(&dn, guid, touched);
     }
@@ -215,6 +245,7 @@ impl Mirror {
             return false;
         };
         touched.insert(guid);
+        unindex_refs(&mut self.refs, guid, &entry.row);
         let mut members_changed = false;
         for (slot, edit) in edits {
             let current = entry.row.values(*slot);
@@ -236,6 +267,7 @@ impl Mirror {
             }
             entry.row.set(*slot, next);
         }
+        index_refs(&mut self.refs, guid, &entry.row);
         if members_changed {
             self.refresh_members(guid, touched);
         }
@@ -267,7 +299,9 @@ impl Mirror {
         // children index makes a leaf's move O(1) and a container's move
         // O(subtree).
         let mut stack: Vec<(Dn, Dn)> = vec![(old_dn.clone(), new_dn)];
+        let mut moved_dns: Vec<(Dn, Dn)> = Vec::new();
         while let Some((from, to)) = stack.pop() {
+            moved_dns.push((from.clone(), to.clone()));
             let Some(kids) = self.children.remove(&from) else {
                 continue;
             };
@@ -288,12 +322,16 @@ impl Mirror {
             }
             self.children.insert(to, moved);
         }
+        for (from, to) in &moved_dns {
+            self.rebase_refs(from, to, touched);
+        }
     }
 
     /// Removes an object (deleted in the source); returns its last entry.
     pub fn remove(&mut self, guid: &Guid, touched: &mut HashSet<Guid>) -> Option<MirrorEntry> {
         let entry = self.objects.remove(guid)?;
         touched.insert(*guid);
+        unindex_refs(&mut self.refs, *guid, &entry.row);
         if self.by_dn.get(&entry.dn) == Some(guid) {
             self.by_dn.remove(&entry.dn);
         }
@@ -396,6 +434,36 @@ impl Mirror {
                 }
                 touched.insert(g);
                 touched.insert(guid);
+            }
+        }
+    }
+}
+
+/// Records the DN values of `row` as references from `guid`.
+fn index_refs(refs: &mut HashMap<Dn, Vec<Guid>>, guid: Guid, row: &Row) {
+    for (_, values) in row.iter() {
+        for v in values {
+            if let Value::Dn(d) = v {
+                let list = refs.entry(d.clone()).or_default();
+                if !list.contains(&guid) {
+                    list.push(guid);
+                }
+            }
+        }
+    }
+}
+
+/// Forgets the DN values of `row` as references from `guid`.
+fn unindex_refs(refs: &mut HashMap<Dn, Vec<Guid>>, guid: Guid, row: &Row) {
+    for (_, values) in row.iter() {
+        for v in values {
+            if let Value::Dn(d) = v {
+                if let Some(list) = refs.get_mut(d) {
+                    list.retain(|g| *g != guid);
+                    if list.is_empty() {
+                        refs.remove(d);
+                    }
+                }
             }
         }
     }
